@@ -1,0 +1,95 @@
+"""Episodic sampling for dual-distillation training: one normal query and K other normal images of its task."""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+
+from monai_d2fad.data.images import ImageDataset
+from monai_d2fad.data.tasks import Task
+from monai_d2fad.transforms.presets import training_augmentation
+
+__all__ = ["EpisodeDataset"]
+
+
+class EpisodeDataset(torch.utils.data.Dataset):
+    """One item per normal training image: ``{"query": [3,S,S], "support": [K,3,S,S], "task": name, ...}``.
+
+    Supports come from the query's own task, never include the query, and are re-drawn every epoch
+    (call ``set_epoch``); draws depend only on ``(seed, epoch, index)``, so runs are reproducible and
+    independent of loader workers. Images are decoded once and cached.
+
+    Args:
+        tasks: training tasks (their ``train`` split's normal images are used).
+        shots: K, supports per episode.
+        seed: seed of the support draws (and of ``max_per_task`` subsampling).
+        image_size: side of the square images.
+        augment: apply ``training_augmentation`` to the query and each support independently.
+        max_per_task: use at most this many normal images per task (quick runs).
+        on_error, cache_dir, preset: see ``ImageDataset``.
+    """
+
+    def __init__(
+        self,
+        tasks: Sequence[Task],
+        shots: int,
+        seed: int = 0,
+        image_size: int = 128,
+        augment: bool = False,
+        max_per_task: int | None = None,
+        on_error: str = "raise",
+        cache_dir: str | None = None,
+        progress: bool = False,
+        **preset,
+    ):
+        if shots < 1:
+            raise ValueError(f"shots must be >= 1, got {shots}")
+        if not tasks:
+            raise ValueError("EpisodeDataset needs at least one task")
+        self.shots, self.seed, self.epoch = int(shots), int(seed), 0
+        items = []
+        for task in tasks:
+            normal = task.require_normal(shots + 1)
+            if max_per_task and len(normal) > max_per_task:
+                rng = np.random.default_rng([seed, zlib.crc32(task.name.encode())])
+                normal = [normal[i] for i in sorted(rng.choice(len(normal), max_per_task, replace=False))]
+            items += normal
+        self.images = ImageDataset(items, image_size, on_error=on_error, cache_dir=cache_dir, progress=progress, **preset)
+        self.pools: dict[str, list[int]] = {}
+        for i, item in enumerate(self.images.items):
+            self.pools.setdefault(item["task"], []).append(i)
+        for task in tasks:
+            if len(self.pools.get(task.name, [])) < shots + 1:
+                raise ValueError(f"task {task.name!r} has fewer than K+1 = {shots + 1} readable normal images")
+        self.task_of = {i: name for name, idx in self.pools.items() for i in idx}
+        self.augment = training_augmentation(image_size) if augment else None
+        if self.augment is not None:
+            self.augment.set_random_state(seed)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Re-draw the supports: call at the start of every epoch."""
+        self.epoch = int(epoch)
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def support_indices(self, index: int) -> list[int]:
+        pool = [i for i in self.pools[self.task_of[index]] if i != index]
+        rng = np.random.default_rng([self.seed, self.epoch, index])
+        return [pool[j] for j in rng.choice(len(pool), self.shots, replace=False)]
+
+    def _image(self, index: int) -> torch.Tensor:
+        item = self.images[index]
+        return (self.augment(item) if self.augment is not None else item)["image"]
+
+    def __getitem__(self, index: int) -> dict:
+        support = self.support_indices(index)
+        return {
+            "query": self._image(index),
+            "support": torch.stack([self._image(i) for i in support]),
+            "task": self.task_of[index],
+            "query_path": self.images.items[index]["image"],
+        }

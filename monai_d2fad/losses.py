@@ -1,0 +1,49 @@
+"""Dual-distillation losses (paper Eq. 1, 2, 5, 6)."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from monai_d2fad.networks.d2fad import D2FADOutput
+from monai_d2fad.scoring import cosine_distance, support_distance
+
+__all__ = ["DualDistillationLoss"]
+
+
+class DualDistillationLoss(nn.Module):
+    """``lam * L_tsd + L_ssd``, summed over scales and averaged over locations and the batch.
+
+    Args:
+        lam: weight of the teacher-student term (paper: 0.1).
+        tsd: use teacher-student distillation on the query (Eq. 1).
+        ssd: use student self-distillation on the supports (Eq. 2 / Eq. 5).
+        reduction: ``"location"``: cosine per location as the equations say; ``"flatten"``: cosine of each whole
+            flattened map per image, as the official code computes it.
+
+    Returns a dict of tensors ``loss`` (the total), ``tsd`` and ``ssd`` (unweighted terms, for logging).
+    """
+
+    def __init__(self, lam: float = 0.1, tsd: bool = True, ssd: bool = True, reduction: str = "location"):
+        super().__init__()
+        if not (tsd or ssd):
+            raise ValueError("at least one of tsd and ssd must be on")
+        if reduction not in ("location", "flatten"):
+            raise ValueError(f"unknown reduction {reduction!r}; choose 'location' or 'flatten'")
+        self.lam, self.use_tsd, self.use_ssd = float(lam), tsd, ssd
+        self.flatten = reduction == "flatten"
+
+    def teacher_student(self, out: D2FADOutput) -> torch.Tensor:
+        return sum(cosine_distance(t, s, self.flatten).mean() for t, s in zip(out.teacher_query, out.student_query))
+
+    def self_distillation(self, out: D2FADOutput) -> torch.Tensor:
+        return sum(
+            support_distance(q, s, w, out.aggregate, self.flatten).mean()
+            for q, s, w in zip(out.student_query, out.student_support, out.weights)
+        )
+
+    def forward(self, out: D2FADOutput) -> dict[str, torch.Tensor]:
+        tsd = self.teacher_student(out)
+        ssd = self.self_distillation(out)
+        total = (self.lam * tsd if self.use_tsd else 0) + (ssd if self.use_ssd else 0)
+        return {"loss": total, "tsd": tsd.detach(), "ssd": ssd.detach()}

@@ -1,0 +1,125 @@
+"""Reverse-distillation student: a decoder that mirrors the teacher and rebuilds its three shallower scales.
+
+For ResNet teachers this is RD4AD's ``de_resnet`` (stage and block names kept: ``layer1.0.conv1`` ...), fed
+directly with the teacher's deepest feature as in the official D²4FAD code (no OCBE bottleneck).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+__all__ = ["UpBasicBlock", "UpBottleneck", "ReverseDecoder", "decoder_for"]
+
+
+def _deconv2x2(in_ch: int, out_ch: int) -> nn.ConvTranspose2d:
+    return nn.ConvTranspose2d(in_ch, out_ch, kernel_size=2, stride=2, bias=False)
+
+
+def _conv3x3(in_ch: int, out_ch: int) -> nn.Conv2d:
+    return nn.Conv2d(in_ch, out_ch, 3, padding=1, bias=False)
+
+
+def _shortcut(in_ch: int, out_ch: int, up: bool) -> nn.Module | None:
+    if not up and in_ch == out_ch:
+        return None
+    conv = _deconv2x2(in_ch, out_ch) if up else nn.Conv2d(in_ch, out_ch, 1, bias=False)
+    return nn.Sequential(conv, nn.BatchNorm2d(out_ch))
+
+
+class UpBasicBlock(nn.Module):
+    """Two convolutions with a residual; the first is a stride-2 transposed convolution when ``up``."""
+
+    def __init__(self, in_ch: int, out_ch: int, mid_ch: int | None = None, up: bool = False):
+        super().__init__()
+        self.conv1 = _deconv2x2(in_ch, out_ch) if up else _conv3x3(in_ch, out_ch)
+        self.bn1 = nn.BatchNorm2d(out_ch)
+        self.relu = nn.ReLU(inplace=True)
+        self.conv2 = _conv3x3(out_ch, out_ch)
+        self.bn2 = nn.BatchNorm2d(out_ch)
+        self.upsample = _shortcut(in_ch, out_ch, up)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        identity = x if self.upsample is None else self.upsample(x)
+        out = self.relu(self.bn1(self.conv1(x)))
+        return self.relu(self.bn2(self.conv2(out)) + identity)
+
+
+class UpBottleneck(nn.Module):
+    """1x1 - (3x3 or stride-2 2x2 transposed) - 1x1 bottleneck with a residual."""
+
+    def __init__(self, in_ch: int, out_ch: int, mid_ch: int | None = None, up: bool = False):
+        super().__init__()
+        mid_ch = mid_ch or out_ch // 4
+        self.conv1 = nn.Conv2d(in_ch, mid_ch, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(mid_ch)
+        self.conv2 = _deconv2x2(mid_ch, mid_ch) if up else _conv3x3(mid_ch, mid_ch)
+        self.bn2 = nn.BatchNorm2d(mid_ch)
+        self.conv3 = nn.Conv2d(mid_ch, out_ch, 1, bias=False)
+        self.bn3 = nn.BatchNorm2d(out_ch)
+        self.relu = nn.ReLU(inplace=True)
+        self.upsample = _shortcut(in_ch, out_ch, up)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        identity = x if self.upsample is None else self.upsample(x)
+        out = self.relu(self.bn1(self.conv1(x)))
+        out = self.relu(self.bn2(self.conv2(out)))
+        return self.relu(self.bn3(self.conv3(out)) + identity)
+
+
+BLOCKS: dict[str, type[nn.Module]] = {"basic": UpBasicBlock, "bottleneck": UpBottleneck}
+
+
+class ReverseDecoder(nn.Module):
+    """Upsample the deepest teacher feature three times, producing one feature map per distilled scale.
+
+    Args:
+        in_channels: channels of the teacher's deepest feature (stride 32).
+        out_channels: channels of the teacher's scales, shallow first (strides 4, 8, 16).
+        blocks: blocks per decoder stage, deepest stage first.
+        block: ``"basic"`` or ``"bottleneck"``.
+        mid_channels: bottleneck widths per stage, deepest first (default ``out // 4``).
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: Sequence[int],
+        blocks: Sequence[int] = (2, 2, 2),
+        block: str = "basic",
+        mid_channels: Sequence[int | None] | None = None,
+    ):
+        super().__init__()
+        block_cls = BLOCKS[block]
+        outs = list(out_channels)[::-1]
+        mids = list(mid_channels) if mid_channels is not None else [None] * len(outs)
+        ch = in_channels
+        for i, (out_ch, mid, n) in enumerate(zip(outs, mids, blocks)):
+            stage = [block_cls(ch, out_ch, mid, up=True)] + [block_cls(out_ch, out_ch, mid) for _ in range(n - 1)]
+            self.add_module(f"layer{i + 1}", nn.Sequential(*stage))
+            ch = out_ch
+        self.num_stages = len(outs)
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """Features shallow first, matching the order of the teacher's scales."""
+        feats = []
+        for i in range(self.num_stages):
+            x = getattr(self, f"layer{i + 1}")(x)
+            feats.append(x)
+        return feats[::-1]
+
+
+def decoder_for(teacher: str, channels: Sequence[int]) -> ReverseDecoder:
+    """The student that mirrors ``teacher`` whose features have ``channels`` (strides 4, 8, 16, 32)."""
+    from monai_d2fad.networks.resnet import RESNET_SPECS, Bottleneck
+
+    outs = list(channels[:3])
+    if teacher in RESNET_SPECS:
+        block, layers, width = RESNET_SPECS[teacher]
+        if block is Bottleneck:
+            mids = [int(c // 4 * width / 64) for c in outs[::-1]]
+            return ReverseDecoder(channels[3], outs, layers[:3], "bottleneck", mids)
+        return ReverseDecoder(channels[3], outs, layers[:3], "basic")
+    return ReverseDecoder(channels[3], outs, (2, 2, 2), "basic")

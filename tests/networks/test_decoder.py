@@ -1,0 +1,21 @@
+import pytest
+import torch
+
+from monai_d2fad.networks.decoder import decoder_for
+from monai_d2fad.networks.teachers import build_teacher
+
+
+@pytest.mark.parametrize("name", ["resnet18", "resnet34", "efficientnet_lite0"])
+def test_student_rebuilds_teacher_scales(name):
+    teacher = build_teacher(name, weights=None)
+    feats = teacher(torch.rand(2, 3, 64, 64))
+    out = decoder_for(name, teacher.channels)(feats[-1])
+    assert [o.shape for o in out] == [f.shape for f in feats[:3]]
+
+
+def test_wide_resnet_student_has_official_size():
+    channels = build_teacher("wide_resnet50_2", weights=None).channels
+    student = decoder_for("wide_resnet50_2", channels)
+    assert sum(p.numel() for p in student.parameters()) == pytest.approx(24.9e6, rel=0.01)
+    out = student(torch.rand(1, 2048, 4, 4))
+    assert [tuple(o.shape[1:]) for o in out] == [(256, 32, 32), (512, 16, 16), (1024, 8, 8)]

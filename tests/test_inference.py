@@ -1,0 +1,46 @@
+import pytest
+import torch
+
+from monai_d2fad.inference import FewShotDetector
+from monai_d2fad.networks import L2W_VARIANTS
+
+
+@pytest.mark.parametrize("l2w", sorted(L2W_VARIANTS))
+def test_cached_equals_uncached(tiny_model, l2w):
+    model = tiny_model(l2w)
+    support, query = torch.rand(3, 3, 64, 64), torch.rand(4, 3, 64, 64)
+    scores, maps = FewShotDetector(model).set_support(support).score(query)
+    with torch.no_grad():
+        ref_scores, ref_maps = model.score_output(model(query, support.expand(4, -1, -1, -1, -1)), (64, 64))
+    assert scores.shape == (4,) and maps.shape == (4, 1, 64, 64)
+    assert torch.allclose(scores, ref_scores, atol=1e-5)
+    assert torch.allclose(maps, ref_maps, atol=1e-5)
+
+
+def test_score_independent_of_batch_and_support_order(tiny_model):
+    det = FewShotDetector(tiny_model())
+    support, query = torch.rand(4, 3, 64, 64), torch.rand(5, 3, 64, 64)
+    scores = det.set_support(support).score(query)[0]
+    alone = torch.cat([det.score(query[i : i + 1])[0] for i in range(5)])
+    assert torch.allclose(scores, alone, atol=1e-6)
+    shuffled = det.set_support(support[torch.tensor([2, 0, 3, 1])]).score(query)[0]
+    assert torch.allclose(scores, shuffled, atol=1e-6)
+    assert scores.std() > 0
+
+
+def test_image_score_override(tiny_model):
+    model = tiny_model()
+    support, query = torch.rand(2, 3, 64, 64), torch.rand(2, 3, 64, 64)
+    mean_scores, maps = FewShotDetector(model).set_support(support).score(query)
+    max_scores, _ = FewShotDetector(model, image_score="max").set_support(support).score(query)
+    assert torch.allclose(max_scores, maps.flatten(1).amax(1))
+    assert (max_scores > mean_scores).all()
+
+
+def test_clear_errors(tiny_model):
+    det = FewShotDetector(tiny_model())
+    with pytest.raises(RuntimeError, match="set_support"):
+        det.score(torch.rand(1, 3, 64, 64))
+    det.set_support(torch.rand(2, 3, 64, 64))
+    with pytest.raises(ValueError, match="differs from the support size"):
+        det.score(torch.rand(1, 3, 96, 96))

@@ -1,0 +1,53 @@
+import pytest
+import torch
+
+from monai_d2fad.losses import DualDistillationLoss
+from monai_d2fad.networks.d2fad import D2FADOutput
+
+
+def _output(query, teacher=None, support=None, k=3, aggregate="feature"):
+    support = [q.unsqueeze(1).repeat(1, k, 1, 1, 1) for q in query] if support is None else support
+    weights = [torch.full((q.shape[0], k), 1 / k) for q in query]
+    return D2FADOutput(teacher or query, query, support, weights, aggregate)
+
+
+def _feats(b=2):
+    return [torch.rand(b, c, s, s) + 0.1 for c, s in [(8, 16), (16, 8), (32, 4)]]
+
+
+@pytest.mark.parametrize("reduction", ["location", "flatten"])
+@pytest.mark.parametrize("aggregate", ["feature", "distance"])
+def test_identical_features_give_zero_loss(reduction, aggregate):
+    out = DualDistillationLoss(reduction=reduction)(_output(_feats(), aggregate=aggregate))
+    for key in ("loss", "tsd", "ssd"):
+        assert float(out[key]) == pytest.approx(0.0, abs=1e-5)
+
+
+@pytest.mark.parametrize("reduction", ["location", "flatten"])
+def test_different_features_give_positive_loss(reduction):
+    query = _feats()
+    out = DualDistillationLoss(reduction=reduction)(
+        _output(query, teacher=_feats(), support=[torch.rand(2, 3, *q.shape[1:]) for q in query])
+    )
+    assert float(out["tsd"]) > 0.01 and float(out["ssd"]) > 0.01
+    assert float(out["loss"]) == pytest.approx(0.1 * float(out["tsd"]) + float(out["ssd"]), rel=1e-6)
+
+
+def test_switches_and_lambda():
+    query = _feats()
+    out = _output(query, teacher=_feats(), support=[torch.rand(2, 3, *q.shape[1:]) for q in query])
+    full = DualDistillationLoss(lam=0.5)(out)
+    assert float(full["loss"]) == pytest.approx(0.5 * float(full["tsd"]) + float(full["ssd"]), rel=1e-6)
+    assert float(DualDistillationLoss(tsd=False)(out)["loss"]) == pytest.approx(float(full["ssd"]), rel=1e-6)
+    assert float(DualDistillationLoss(ssd=False)(out)["loss"]) == pytest.approx(0.1 * float(full["tsd"]), rel=1e-6)
+    with pytest.raises(ValueError):
+        DualDistillationLoss(tsd=False, ssd=False)
+
+
+def test_location_and_flatten_differ():
+    """Per-location cosine (equations) and per-image flattened cosine (official code) are different losses."""
+    query = _feats()
+    out = _output(query, teacher=_feats())
+    assert float(DualDistillationLoss(reduction="location")(out)["tsd"]) != pytest.approx(
+        float(DualDistillationLoss(reduction="flatten")(out)["tsd"]), rel=1e-3
+    )
