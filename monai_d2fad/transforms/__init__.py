@@ -7,9 +7,16 @@ from monai_d2fad.transforms.io import (
     ScaleToUnitd,
     reraise_read_errors,
 )
-from monai_d2fad.transforms.presets import MODALITIES, HEStainNormalized, modality_transform, normalize_modality
+from monai_d2fad.transforms.presets import (
+    MODALITIES,
+    AdaptiveResized,
+    HEStainNormalized,
+    modality_transform,
+    normalize_modality,
+    training_augmentation,
+)
 
 __all__ = [
-    "IMAGE_EXTENSIONS", "ImageReadError", "reraise_read_errors", "LoadMedicalImaged", "ScaleToUnitd", "MODALITIES", "HEStainNormalized",
-    "modality_transform", "normalize_modality",
+    "IMAGE_EXTENSIONS", "ImageReadError", "LoadMedicalImaged", "ScaleToUnitd", "reraise_read_errors", "MODALITIES",
+    "AdaptiveResized", "HEStainNormalized", "modality_transform", "normalize_modality", "training_augmentation",
 ]

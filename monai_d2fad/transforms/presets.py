@@ -16,13 +16,13 @@ from monai.transforms import (
     MapTransform,
     RandAdjustContrastd,
     RandAffined,
-    Resized,
+    Resize,
     SpatialPadd,
 )
 
 from monai_d2fad.transforms.io import LoadMedicalImaged, ScaleToUnitd
 
-__all__ = ["MODALITIES", "HEStainNormalized", "modality_transform", "normalize_modality", "training_augmentation"]
+__all__ = ["MODALITIES", "HEStainNormalized", "AdaptiveResized", "modality_transform", "normalize_modality", "training_augmentation"]
 
 MODALITIES = ("generic", "fundus", "histopathology", "xray", "mri", "ct")
 # free-text modality names (meta.json, DICOM Modality) -> preset
@@ -65,6 +65,30 @@ class HEStainNormalized(MapTransform):
                 warnings.warn(f"stain normalisation skipped for one image: {e}", stacklevel=2)
                 continue
             d[key] = img.new_tensor(out.astype(np.float32) / 255).permute(2, 0, 1)
+        return d
+
+
+class AdaptiveResized(MapTransform):
+    """Resize by area averaging when shrinking and bilinearly when enlarging.
+
+    Area averaging is the anti-aliased downsampling; MONAI's Gaussian ``anti_aliasing`` pads with zeros and darkens
+    the image borders.
+
+    Args:
+        size: output side; ``size_mode="all"`` gives ``size x size``, ``"longest"`` keeps the aspect ratio.
+    """
+
+    def __init__(self, keys: KeysCollection, size: int, size_mode: str = "all", allow_missing_keys: bool = False):
+        super().__init__(keys, allow_missing_keys)
+        spatial = size if size_mode == "longest" else (size, size)
+        self.size = size
+        self.shrink = Resize(spatial, size_mode=size_mode, mode="area")
+        self.enlarge = Resize(spatial, size_mode=size_mode, mode="bilinear", align_corners=False)
+
+    def __call__(self, data: Mapping[Hashable, object]) -> dict:
+        d = dict(data)
+        for key in self.key_iterator(d):
+            d[key] = (self.shrink if max(d[key].shape[1:]) > self.size else self.enlarge)(d[key])
         return d
 
 
@@ -117,11 +141,11 @@ def modality_transform(
     if modality == "fundus":
         steps += [
             CropForegroundd(keys, source_key=_first(keys), select_fn=_fov_mask, allow_smaller=True),
-            Resized(keys, spatial_size=image_size, size_mode="longest", mode="bilinear", anti_aliasing=True),
+            AdaptiveResized(keys, image_size, size_mode="longest"),
             SpatialPadd(keys, spatial_size=(image_size, image_size)),
         ]
     else:
-        steps.append(Resized(keys, spatial_size=(image_size, image_size), mode="bilinear", anti_aliasing=True))
+        steps.append(AdaptiveResized(keys, image_size))
     if modality == "histopathology" and stain_normalize:
         steps.append(HEStainNormalized(keys))
     if train:

@@ -29,8 +29,9 @@ def test_support_keys_shared_by_all_queries(name):
     query, support = _features(4), _features(1, 3)
     shared = l2w(query, support)
     per_query = l2w(query, [s.expand(4, -1, -1, -1, -1) for s in support])
+    # float32 sums over C*H*W terms run in another order when the supports are broadcast, hence 1e-4
     for a, b in zip(shared, per_query):
-        assert torch.allclose(a, b, atol=1e-5)
+        assert torch.allclose(a, b, atol=1e-4)
 
 
 def test_weights_follow_the_support_order():
