@@ -26,6 +26,7 @@ class FewShotDetector:
         self.image_score = image_score or model.config["image_score"]
         self.support_features: list[torch.Tensor] | None = None
         self.support_keys: list[torch.Tensor] | None = None
+        self.support_size: tuple[int, int] | None = None
 
     @property
     def device(self) -> torch.device:

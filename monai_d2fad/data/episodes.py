@@ -20,7 +20,8 @@ class EpisodeDataset(torch.utils.data.Dataset):
 
     Supports come from the query's own task, never include the query, and are re-drawn every epoch
     (call ``set_epoch``); draws depend only on ``(seed, epoch, index)``, so runs are reproducible and
-    independent of loader workers. Images are decoded once and cached.
+    independent of loader workers. Images are decoded once and cached. With ``augment`` and several loader
+    workers, use ``monai.data.DataLoader`` so that each worker gets its own random seed.
 
     Args:
         tasks: training tasks (their ``train`` split's normal images are used).

@@ -43,13 +43,15 @@ class Teacher(nn.Module):
     """Base class of the frozen encoders: no gradients, batch norm always in eval mode.
 
     Args:
-        normalize: ``mean``/``std`` applied to the [0, 1] input, or None to feed it unchanged (official code).
+        normalize: ``"imagenet"`` (mean/std), ``"lite"`` (``(x * 255 - 127) / 128``) or ``"none"`` (the [0, 1]
+            input unchanged, as the official code feeds it).
     """
 
     channels: tuple[int, int, int, int]
 
-    def __init__(self, mean: Sequence[float] | None, std: Sequence[float] | None):
+    def __init__(self, normalize: str):
         super().__init__()
+        mean, std = _normalization(normalize)
         self.register_buffer("mean", None if mean is None else torch.tensor(mean).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", None if std is None else torch.tensor(std).view(1, 3, 1, 1), persistent=False)
 
@@ -81,8 +83,8 @@ class Teacher(nn.Module):
 class ResNetTeacher(Teacher):
     """torchvision-compatible ResNet-18/34/50 or WideResNet-50-2 (``self.net`` holds torchvision's names)."""
 
-    def __init__(self, name: str, normalize: str = "imagenet"):
-        super().__init__(*_normalization(normalize, IMAGENET_MEAN, IMAGENET_STD))
+    def __init__(self, name: str, normalize: str | None = None):
+        super().__init__(normalize or "imagenet")
         self.net = ResNet(name)
         self.channels = self.net.channels
 
@@ -102,8 +104,8 @@ class EfficientNetLite0Teacher(Teacher):
 
     feature_stages = (1, 2, 4, 6)
 
-    def __init__(self, normalize: str = "lite"):
-        super().__init__(*_normalization(normalize, (127 / 255,) * 3, (128 / 255,) * 3))
+    def __init__(self, name: str = "efficientnet_lite0", normalize: str | None = None):
+        super().__init__(normalize or "lite")
         self.net = EfficientNet(LITE0_BLOCKS, spatial_dims=2, image_size=224)
         for module in self.net.modules():
             if hasattr(module, "_swish"):
@@ -151,18 +153,13 @@ def build_teacher(name: str, weights: str | os.PathLike | None = "imagenet", nor
     """
     if name not in TEACHERS:
         raise ValueError(f"unknown teacher {name!r}; choose one of {sorted(TEACHERS)}")
-    cls = TEACHERS[name]
-    teacher = cls(name, **_kw(normalize)) if cls is ResNetTeacher else cls(**_kw(normalize))
+    teacher = TEACHERS[name](name, normalize)
     if weights is not None:
         _load_weights(teacher, name, weights)
     return teacher.freeze()
 
 
-def _kw(normalize: str | None) -> dict:
-    return {} if normalize is None else {"normalize": normalize}
-
-
-def _normalization(mode: str, mean: Sequence[float], std: Sequence[float]) -> tuple:
+def _normalization(mode: str) -> tuple[Sequence[float] | None, Sequence[float] | None]:
     if mode == "none":
         return None, None
     if mode == "imagenet":

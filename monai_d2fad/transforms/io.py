@@ -10,7 +10,6 @@ import os
 from collections.abc import Hashable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 
-import numpy as np
 import torch
 from monai.config import KeysCollection
 from monai.data import ITKReader, NibabelReader, PILReader, PydicomReader

@@ -33,13 +33,15 @@ def test_one_optimiser_step_lowers_the_loss(l2w):
     opt = torch.optim.Adam(params, lr=1e-3)
     # batch norm in train mode depends on the batch; compare the same batch before and after in eval mode
     model.eval()
-    before = float(loss_fn(model(query, support))["loss"])
+    with torch.no_grad():
+        before = float(loss_fn(model(query, support))["loss"])
     model.train()
     opt.zero_grad()
     loss_fn(model(query, support))["loss"].backward()
     opt.step()
     model.eval()
-    after = float(loss_fn(model(query, support))["loss"])
+    with torch.no_grad():
+        after = float(loss_fn(model(query, support))["loss"])
     assert after < before
 
 
