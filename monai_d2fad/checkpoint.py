@@ -1,16 +1,27 @@
-"""D²4FAD checkpoints: student, learn-to-weight and the config to rebuild the model; never the teacher's weights."""
+"""D²4FAD checkpoints: student, learn-to-weight and the config to rebuild the model; never the teacher's weights.
+
+Layout (the same whether written by ``save_checkpoint`` or by MONAI's ``CheckpointSaver`` with
+``save_dict={"d2fad": ModelCard(model), "student": model.student, "l2w": model.l2w, ...}``)::
+
+    {"d2fad": {"format", "config", "teacher_fingerprint"}, "student": state_dict, "l2w": state_dict, ...}
+"""
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import os
+import re
 import warnings
 
 import torch
 
 from monai_d2fad.networks.d2fad import D2FAD
 
-__all__ = ["CHECKPOINT_FORMAT", "checkpoint_dict", "save_checkpoint", "load_checkpoint", "teacher_fingerprint"]
+__all__ = [
+    "CHECKPOINT_FORMAT", "ModelCard", "checkpoint_dict", "save_checkpoint", "load_checkpoint", "latest_checkpoint",
+    "teacher_fingerprint",
+]
 
 CHECKPOINT_FORMAT = "monai_d2fad.checkpoint/1"
 
@@ -23,16 +34,30 @@ def teacher_fingerprint(model: D2FAD) -> str:
     return h.hexdigest()[:16]
 
 
+class ModelCard:
+    """What a checkpoint needs besides weights, as a ``state_dict``-able object for Ignite's ``Checkpoint``.
+
+    Loading a card (e.g. when resuming) checks that the checkpoint was made for the same model and teacher.
+    """
+
+    def __init__(self, model: D2FAD):
+        self.model = model
+
+    def state_dict(self) -> dict:
+        return {
+            "format": CHECKPOINT_FORMAT,
+            "config": dict(self.model.config),
+            "teacher_fingerprint": teacher_fingerprint(self.model),
+        }
+
+    def load_state_dict(self, card: dict) -> None:
+        _check_card(card, self.model, "checkpoint")
+
+
 def checkpoint_dict(model: D2FAD, **extra) -> dict:
     """The checkpoint content: plain tensors, numbers and strings, loadable with ``weights_only=True``."""
-    return {
-        "format": CHECKPOINT_FORMAT,
-        "config": dict(model.config),
-        "student": model.student.state_dict(),
-        "l2w": model.l2w.state_dict(),
-        "teacher_fingerprint": teacher_fingerprint(model),
-        **extra,
-    }
+    card = ModelCard(model).state_dict()
+    return {"d2fad": card, "student": model.student.state_dict(), "l2w": model.l2w.state_dict(), **extra}
 
 
 def save_checkpoint(model: D2FAD, path: str | os.PathLike, overwrite: bool = False, **extra) -> str:
@@ -61,21 +86,39 @@ def load_checkpoint(
         ckpt = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as e:
         raise ValueError(f"{path} is not a readable checkpoint: {type(e).__name__}: {e}") from e
-    if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
+    card = ckpt.get("d2fad") if isinstance(ckpt, dict) else None
+    if not isinstance(card, dict) or card.get("format") != CHECKPOINT_FORMAT:
         raise ValueError(f"{path} is not a monai_d2fad checkpoint (expected format {CHECKPOINT_FORMAT!r})")
-    config = dict(ckpt["config"])
+    config = dict(card["config"])
     if teacher_weights != "config":
         config["teacher_weights"] = None if teacher_weights is None else str(teacher_weights)
     model = D2FAD(**config)
     model.student.load_state_dict(ckpt["student"])
     model.l2w.load_state_dict(ckpt["l2w"])
-    if teacher_fingerprint(model) != ckpt["teacher_fingerprint"]:
-        message = (
-            f"{path} was trained with other teacher weights than {config['teacher_weights']!r} "
-            f"(fingerprint {ckpt['teacher_fingerprint']} vs {teacher_fingerprint(model)}); scores would be wrong"
-        )
-        if config["teacher_weights"] is None:
-            warnings.warn(message + " (random teacher: expected in tests)", stacklevel=2)
-        else:
-            raise ValueError(message)
+    _check_card(card, model, path)
     return model.to(map_location)
+
+
+def _check_card(card: dict, model: D2FAD, source: str) -> None:
+    arch = {k: v for k, v in card["config"].items() if k != "teacher_weights"}
+    mine = {k: v for k, v in model.config.items() if k != "teacher_weights"}
+    if arch != mine:
+        raise ValueError(f"{source} was made for another model configuration: {arch} vs {mine}")
+    if teacher_fingerprint(model) == card["teacher_fingerprint"]:
+        return
+    message = (
+        f"{source} was trained with other teacher weights than {model.config['teacher_weights']!r} "
+        f"(fingerprint {card['teacher_fingerprint']} vs {teacher_fingerprint(model)}); scores would be wrong"
+    )
+    if model.config["teacher_weights"] is None:
+        warnings.warn(message + " (random teacher: expected in tests)", stacklevel=3)
+    else:
+        raise ValueError(message)
+
+
+def latest_checkpoint(directory: str, prefix: str = "checkpoint_epoch=") -> str | None:
+    """The newest ``<prefix><epoch>.pt`` that MONAI's ``CheckpointSaver`` wrote in ``directory``, or None."""
+    pattern = re.compile(re.escape(prefix) + r"(\d+)\.pt$")
+    found = [(int(m.group(1)), p) for p in glob.glob(os.path.join(directory, f"{prefix}*.pt"))
+             if (m := pattern.search(os.path.basename(p)))]
+    return max(found)[1] if found else None

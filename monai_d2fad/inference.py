@@ -2,19 +2,27 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Sequence
+
 import torch
 
+from monai_d2fad.checkpoint import ModelCard, load_checkpoint
+from monai_d2fad.data.images import load_image
+from monai_d2fad.data.support import read_support_list
+from monai_d2fad.data.tasks import is_image_file, list_images
 from monai_d2fad.networks.d2fad import D2FAD
 from monai_d2fad.scoring import image_score
 
-__all__ = ["FewShotDetector"]
+__all__ = ["FewShotDetector", "AnomalyMapNetwork", "support_paths"]
 
 
-class FewShotDetector:
+class FewShotDetector(torch.nn.Module):
     """Scores queries against a cached support set.
 
     The official evaluation re-encodes the K supports for every batch (K + 1 passes per query); supports are fixed
-    per task, so here their student features and learn-to-weight keys are computed once in ``set_support``.
+    per task, so here their student features and learn-to-weight keys are computed once in ``set_support`` and
+    kept as buffers (they move with ``.to(device)``). ``forward`` returns the anomaly maps, for MONAI inferers.
 
     Args:
         model: a trained ``D2FAD``; it is put in eval mode.
@@ -22,36 +30,94 @@ class FewShotDetector:
     """
 
     def __init__(self, model: D2FAD, image_score: str | None = None):
+        super().__init__()
         self.model = model.eval()
         self.image_score = image_score or model.config["image_score"]
-        self.support_features: list[torch.Tensor] | None = None
-        self.support_keys: list[torch.Tensor] | None = None
-        self.support_size: tuple[int, int] | None = None
+        self.num_scales = 0
 
     @property
     def device(self) -> torch.device:
         return next(self.model.student.parameters()).device
 
-    @torch.inference_mode()
+    def train(self, mode: bool = True) -> FewShotDetector:
+        """A detector only scores: it stays in eval mode (MONAI's ``eval_mode`` restores ``train()`` after runs)."""
+        return super().train(False)
+
+    def _cached(self, kind: str) -> list[torch.Tensor]:
+        return [getattr(self, f"support_{kind}_{i}") for i in range(self.num_scales)]
+
+    @torch.no_grad()  # not inference_mode: the cached buffers must be usable in graphs (tracing, autograd callers)
     def set_support(self, support: torch.Tensor) -> FewShotDetector:
         """Encode and cache the normal references ``[K, 3, H, W]`` (RGB in [0, 1])."""
         if support.dim() != 4 or support.shape[0] < 1:
             raise ValueError(f"support must be [K, 3, H, W] with K >= 1, got {tuple(support.shape)}")
         _, student = self.model.encode(support.to(self.device))
-        self.support_features = [f.unsqueeze(0) for f in student]  # [1, K, C, H, W]: shared by every query
-        self.support_keys = [self.model.l2w.keys(i, f) for i, f in enumerate(self.support_features)]
-        self.support_size = tuple(support.shape[-2:])
+        self.num_scales = len(student)
+        for i, f in enumerate(student):
+            f = f.unsqueeze(0)  # [1, K, C, H, W]: shared by every query
+            self.register_buffer(f"support_features_{i}", f.clone(), persistent=False)
+            self.register_buffer(f"support_keys_{i}", self.model.l2w.keys(i, f).clone(), persistent=False)
         return self
+
+    def forward(self, query: torch.Tensor) -> torch.Tensor:
+        """Anomaly maps ``[B, 1, H, W]`` of queries ``[B, 3, H, W]``."""
+        if self.num_scales == 0:
+            raise RuntimeError("call set_support(normal_images) before scoring")
+        features = self._cached("features")
+        size = tuple(query.shape[-2:])
+        expected = tuple(s * 4 for s in features[0].shape[-2:])
+        if size != expected:
+            raise ValueError(f"query size {size} differs from the support size {expected}")
+        _, student = self.model.encode(query.to(self.device))
+        l2w = self.model.l2w
+        weights = [l2w.weights(i, q, k) for i, (q, k) in enumerate(zip(student, self._cached("keys")))]
+        return self.model.anomaly_map(student, features, weights, size)
 
     @torch.inference_mode()
     def score(self, query: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Scores ``[B]`` and anomaly maps ``[B, 1, H, W]`` of queries ``[B, 3, H, W]``."""
-        if self.support_features is None:
-            raise RuntimeError("call set_support(normal_images) before score()")
-        if tuple(query.shape[-2:]) != self.support_size:
-            raise ValueError(f"query size {tuple(query.shape[-2:])} differs from the support size {self.support_size}")
-        _, student = self.model.encode(query.to(self.device))
-        l2w = self.model.l2w
-        weights = [l2w.weights(i, q, k) for i, (q, k) in enumerate(zip(student, self.support_keys))]
-        maps = self.model.anomaly_map(student, self.support_features, weights, self.support_size)
+        maps = self(query)
         return image_score(maps, self.image_score), maps
+
+
+class AnomalyMapNetwork(FewShotDetector):
+    """A trained D²4FAD with one task's normal references baked in: ``forward(images) -> maps [B, 1, H, W]``.
+
+    The plain-network form that MONAI's ``SupervisedEvaluator``, ``ckpt_export``, MONAI Deploy's bundle operator
+    and MONAI Label call as ``network(images)``.
+
+    Args:
+        checkpoint: a ``monai_d2fad`` checkpoint file.
+        support: a folder of normal reference images, one image, a support list file or a list of paths.
+        modality, image_size: preprocessing of the references (as for the queries).
+        teacher_weights: see ``checkpoint.load_checkpoint``.
+    """
+
+    def __init__(self, checkpoint: str, support: str | Sequence[str], modality: str | None = None,
+                 image_size: int = 128, teacher_weights: str | None = "config"):
+        super().__init__(load_checkpoint(checkpoint, teacher_weights=teacher_weights))
+        self.model.requires_grad_(False)  # scoring only: no autograd graph when called as network(images)
+        images = torch.stack([load_image(p, modality, image_size) for p in support_paths(support)])
+        self.register_buffer("support_images", images, persistent=False)
+        self.set_support(images)
+
+    def load_state_dict(self, state_dict: dict, strict: bool = True, assign: bool = False):
+        """Also accepts a ``monai_d2fad`` checkpoint (``d2fad``/``student``/``l2w``), as MONAI's ``ckpt_export``
+        passes the checkpoint file to the network; the supports are re-encoded with the loaded weights."""
+        if "d2fad" not in state_dict:
+            return super().load_state_dict(state_dict, strict=strict, assign=assign)
+        ModelCard(self.model).load_state_dict(state_dict["d2fad"])
+        self.model.student.load_state_dict(state_dict["student"])
+        result = self.model.l2w.load_state_dict(state_dict["l2w"])
+        self.set_support(self.support_images)
+        return result
+
+
+def support_paths(support: str | os.PathLike | Sequence[str]) -> list[str]:
+    """Image paths from a folder, one image, a support list file (one path a line) or a sequence of paths."""
+    if not isinstance(support, (str, os.PathLike)):
+        return [os.fspath(p) for p in support]
+    path = os.fspath(support)
+    if os.path.isdir(path) or is_image_file(path):
+        return [item["image"] for item in list_images(path)]
+    return read_support_list(path)

@@ -44,3 +44,42 @@ def test_clear_errors(tiny_model):
     det.set_support(torch.rand(2, 3, 64, 64))
     with pytest.raises(ValueError, match="differs from the support size"):
         det.score(torch.rand(1, 3, 96, 96))
+
+
+def test_detector_stays_in_eval_mode(tiny_model):
+    det = FewShotDetector(tiny_model()).set_support(torch.rand(2, 3, 64, 64))
+    query = torch.rand(2, 3, 64, 64)
+    before = det.score(query)[0]
+    det.train()
+    assert not det.model.student.training
+    assert torch.equal(det.score(query)[0], before)
+
+
+def test_anomaly_map_network_from_files(tmp_path):
+    import os
+
+    from PIL import Image
+
+    from monai_d2fad.checkpoint import save_checkpoint
+    from monai_d2fad.inference import AnomalyMapNetwork, support_paths
+    from monai_d2fad.networks import D2FAD
+
+    teacher = tmp_path / "teacher.pth"
+    model = D2FAD("resnet18", teacher_weights=None)
+    torch.save(model.teacher.net.state_dict(), teacher)
+    model = D2FAD("resnet18", teacher_weights=str(teacher))
+    ckpt = save_checkpoint(model, tmp_path / "model.pt")
+    refs = tmp_path / "refs"
+    refs.mkdir()
+    for i in range(3):
+        Image.fromarray((torch.rand(40, 40, 3) * 255).byte().numpy()).save(refs / f"{i}.png")
+    listing = tmp_path / "list.txt"
+    listing.write_text("\n".join(str(refs / f"{i}.png") for i in range(2)) + "\n")
+    assert len(support_paths(str(refs))) == 3 and len(support_paths(str(listing))) == 2
+    assert support_paths(str(refs / "0.png")) == [os.path.abspath(refs / "0.png")]
+    net = AnomalyMapNetwork(ckpt, str(refs), image_size=64)
+    x = torch.rand(2, 3, 64, 64)
+    expected = FewShotDetector(model).set_support(net.support_images).score(x)[1]
+    assert torch.allclose(net(x), expected, atol=1e-5)
+    net.load_state_dict(torch.load(ckpt, weights_only=True))  # the checkpoint layout loads, as ckpt_export does
+    assert torch.allclose(net(x), expected, atol=1e-5)

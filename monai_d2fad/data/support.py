@@ -43,18 +43,24 @@ def write_support_lists(
                 os.makedirs(os.path.dirname(path), exist_ok=True)
                 lines = [os.path.relpath(p, task.root) for p in draw_support(task, k, seed)]
                 with open(path, "w", encoding="utf-8") as f:
-                    f.write(f"# task={task.name} shots={k} seed={seed}\n" + "\n".join(lines) + "\n")
+                    f.write(f"# task={task.name} shots={k} seed={seed} root={task.root}\n" + "\n".join(lines) + "\n")
             paths[(k, seed)] = path
     return paths
 
 
 def read_support_list(path: str, root: str | None = None) -> list[str]:
-    """Image paths listed in ``path`` (one a line, ``#`` comments), resolved against ``root``; all must exist."""
+    """Image paths listed in ``path`` (one a line, ``#`` comments); all must exist.
+
+    Relative paths are resolved against ``root``, else the ``root=`` recorded in the list's header (the task
+    folder it was drawn from), else the list's own folder.
+    """
     if not os.path.isfile(path):
         raise FileNotFoundError(f"support list {path} does not exist")
-    base = root or os.path.dirname(os.path.abspath(path))
     with open(path, encoding="utf-8") as f:
-        lines = [ln.strip() for ln in f if ln.strip() and not ln.lstrip().startswith("#")]
+        raw = [ln.strip() for ln in f if ln.strip()]
+    lines = [ln for ln in raw if not ln.startswith("#")]
+    recorded = [w[len("root="):] for ln in raw if ln.startswith("#") for w in ln.split() if w.startswith("root=")]
+    base = root or (recorded[0] if recorded else os.path.dirname(os.path.abspath(path)))
     images = [ln if os.path.isabs(ln) else os.path.join(base, ln) for ln in lines]
     missing = [p for p in images if not os.path.isfile(p)]
     if missing:

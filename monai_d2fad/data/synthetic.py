@@ -6,13 +6,20 @@ They are synthetic (not medical) and exist for offline demos and tests; every ta
 from __future__ import annotations
 
 import json
+import logging
 import os
+import shutil
+import tempfile
 from collections.abc import Callable, Sequence
 
 import numpy as np
 from PIL import Image
 
-__all__ = ["SYNTHETIC_TASKS", "make_synthetic_tasks"]
+from monai_d2fad.data.tasks import Task, discover_tasks, looks_like_task
+
+__all__ = ["SYNTHETIC_TASKS", "make_synthetic_tasks", "discover_or_make_synthetic"]
+
+logger = logging.getLogger(__name__)
 
 
 def _grid(size: int) -> tuple[np.ndarray, np.ndarray]:
@@ -87,7 +94,9 @@ def make_synthetic_tasks(
 ) -> list[str]:
     """Write synthetic tasks under ``root`` (``train/good``, ``val/{good,anomaly}``, ``test/{good,anomaly}``).
 
-    Existing task folders are left untouched. Returns the task folders.
+    Existing task folders are left untouched. Each task is written to a private folder and renamed into place,
+    so that processes writing at the same time (e.g. DDP ranks) never see a half-written task.
+    Returns the task folders.
     """
     unknown = [n for n in names if n not in PATTERNS]
     if unknown:
@@ -98,18 +107,38 @@ def make_synthetic_tasks(
         folders.append(task_dir)
         if os.path.exists(task_dir):
             continue
-        rng = np.random.default_rng([seed, t])
-        pattern = PATTERNS[name]
-        layout = [("train", "good", n_train), ("val", "good", n_val), ("val", "anomaly", n_val),
-                  ("test", "good", n_test), ("test", "anomaly", n_test)]
-        for split, kind, n in layout:
-            os.makedirs(os.path.join(task_dir, split, kind), exist_ok=True)
-            for i in range(n):
-                img = pattern(rng, size) + rng.normal(0, 0.02, (size, size, 3))
-                if kind == "anomaly":
-                    img = _anomaly(img, rng)
-                _write(os.path.join(task_dir, split, kind, f"{name}_{split}_{kind}_{i:03d}.png"), img)
-        with open(os.path.join(task_dir, "meta.json"), "w", encoding="utf-8") as f:
-            json.dump({"task": name, "modality": "generic", "synthetic": True, "source": "monai_d2fad.data.synthetic",
-                       "size": size, "seed": seed}, f, indent=2)
+        os.makedirs(root, exist_ok=True)
+        tmp_dir = tempfile.mkdtemp(prefix=f".{name}-", dir=root)
+        _write_task(tmp_dir, name, PATTERNS[name], np.random.default_rng([seed, t]), n_train, n_val, n_test, size, seed)
+        try:
+            os.rename(tmp_dir, task_dir)
+        except OSError:  # another process finished the same task first
+            shutil.rmtree(tmp_dir, ignore_errors=True)
     return folders
+
+
+def _write_task(task_dir: str, name: str, pattern: Callable, rng: np.random.Generator, n_train: int, n_val: int,
+                n_test: int, size: int, seed: int) -> None:
+    layout = [("train", "good", n_train), ("val", "good", n_val), ("val", "anomaly", n_val),
+              ("test", "good", n_test), ("test", "anomaly", n_test)]
+    for split, kind, n in layout:
+        os.makedirs(os.path.join(task_dir, split, kind), exist_ok=True)
+        for i in range(n):
+            img = pattern(rng, size) + rng.normal(0, 0.02, (size, size, 3))
+            if kind == "anomaly":
+                img = _anomaly(img, rng)
+            _write(os.path.join(task_dir, split, kind, f"{name}_{split}_{kind}_{i:03d}.png"), img)
+    with open(os.path.join(task_dir, "meta.json"), "w", encoding="utf-8") as f:
+        json.dump({"task": name, "modality": "generic", "synthetic": True, "source": "monai_d2fad.data.synthetic",
+                   "size": size, "seed": seed}, f, indent=2)
+
+
+def discover_or_make_synthetic(root: str, size: int = 64, **kwargs) -> dict[str, Task]:
+    """The tasks under ``root``; if it holds none but synthetic ones, the missing synthetic demo tasks are written
+    there first (logged). Folders holding other tasks are only read."""
+    existing = [n for n in os.listdir(root) if looks_like_task(os.path.join(root, n))] if os.path.isdir(root) else []
+    if all(n in SYNTHETIC_TASKS for n in existing):
+        if not existing:
+            logger.warning("no tasks in %s: writing SYNTHETIC demo tasks there (textures, not medical images)", root)
+        make_synthetic_tasks(root, size=size, **kwargs)
+    return discover_tasks(root)

@@ -12,15 +12,31 @@ from dataclasses import dataclass, field
 from monai_d2fad.transforms.io import IMAGE_EXTENSIONS
 from monai_d2fad.transforms.presets import normalize_modality
 
-__all__ = ["Task", "discover_tasks", "load_task", "leave_one_task_out", "SPLITS", "NORMAL_KIND"]
+__all__ = ["Task", "discover_tasks", "load_task", "leave_one_task_out", "list_images", "is_image_file", "SPLITS", "NORMAL_KIND"]
 
 SPLITS = ("train", "val", "test")
 NORMAL_KIND = "good"
 
 
-def _is_image(name: str) -> bool:
+def is_image_file(name: str) -> bool:
+    """Whether ``name`` has one of the readable image extensions (hidden files excluded)."""
+    name = os.path.basename(name)
     lower = name.lower()
     return not name.startswith(".") and any(lower.endswith(ext) for ext in IMAGE_EXTENSIONS)
+
+
+def list_images(root: str) -> list[dict]:
+    """A datalist ``[{"image": path}]`` of the image files under ``root`` (recursively, sorted), or of one file."""
+    if os.path.isfile(root):
+        if not is_image_file(root):
+            raise ValueError(f"{root} is not an image file ({', '.join(IMAGE_EXTENSIONS)})")
+        return [{"image": os.path.abspath(root)}]
+    if not os.path.isdir(root):
+        raise FileNotFoundError(f"{root} is neither an image file nor a folder")
+    found = [os.path.join(d, f) for d, _, files in sorted(os.walk(root)) for f in sorted(files) if is_image_file(f)]
+    if not found:
+        raise ValueError(f"{root}: no image files ({', '.join(IMAGE_EXTENSIONS)})")
+    return [{"image": os.path.abspath(p)} for p in found]
 
 
 @dataclass
@@ -67,7 +83,7 @@ def _folder_split(split_dir: str, task: str, modality: str) -> list[dict]:
         if not os.path.isdir(kind_dir):
             continue
         for root, _, files in sorted(os.walk(kind_dir)):
-            items += [_item(os.path.join(root, f), kind, task, modality) for f in sorted(files) if _is_image(f)]
+            items += [_item(os.path.join(root, f), kind, task, modality) for f in sorted(files) if is_image_file(f)]
     if not items:
         raise ValueError(f"{split_dir}: no images found (expected {split_dir}/good/*.png and abnormal kind folders)")
     return items
@@ -125,20 +141,23 @@ def discover_tasks(root: str, modality: str | None = None) -> dict[str, Task]:
     root = os.path.abspath(root)
     if not os.path.isdir(root):
         raise FileNotFoundError(f"task root {root} does not exist")
-    if _looks_like_task(root):
+    if looks_like_task(root):
         task = load_task(root, modality)
         return {task.name: task}
     tasks = {
         name: load_task(os.path.join(root, name), modality)
         for name in sorted(os.listdir(root))
-        if _looks_like_task(os.path.join(root, name))
+        if looks_like_task(os.path.join(root, name))
     }
     if not tasks:
         raise ValueError(f"{root}: no tasks found (expected <task>/train/good/ folders or <task>/data.json)")
     return tasks
 
 
-def _looks_like_task(path: str) -> bool:
+def looks_like_task(path: str) -> bool:
+    """A visible folder with a ``train/`` split or a ``data.json`` list."""
+    if os.path.basename(os.path.normpath(path)).startswith("."):
+        return False
     return os.path.isdir(os.path.join(path, "train")) or os.path.isfile(os.path.join(path, "data.json"))
 
 

@@ -7,6 +7,7 @@ from monai_d2fad.transforms.io import (
     ScaleToUnitd,
     reraise_read_errors,
 )
+from monai_d2fad.transforms.postprocessing import AnomalyScored
 from monai_d2fad.transforms.presets import (
     MODALITIES,
     AdaptiveResized,
@@ -18,5 +19,5 @@ from monai_d2fad.transforms.presets import (
 
 __all__ = [
     "IMAGE_EXTENSIONS", "ImageReadError", "LoadMedicalImaged", "ScaleToUnitd", "reraise_read_errors", "MODALITIES",
-    "AdaptiveResized", "HEStainNormalized", "modality_transform", "normalize_modality", "training_augmentation",
+    "AdaptiveResized", "AnomalyScored", "HEStainNormalized", "modality_transform", "normalize_modality", "training_augmentation",
 ]

@@ -1,0 +1,71 @@
+"""Image-level anomaly-detection metrics (AUROC, AUPR, F1-max) and their Ignite metric, per evaluation set."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+
+import torch
+from ignite.metrics import Metric
+from monai.metrics import compute_roc_auc
+
+__all__ = ["anomaly_metrics", "FewShotMetric", "METRIC_NAMES"]
+
+METRIC_NAMES = ("auroc", "aupr", "f1_max")
+
+
+def anomaly_metrics(scores: torch.Tensor | Sequence[float], labels: torch.Tensor | Sequence[int]) -> dict[str, float]:
+    """AUROC, average precision (AUPR) and the best F1 over all thresholds; label 1 is anomalous."""
+    scores = torch.as_tensor(scores, dtype=torch.float64).flatten()
+    labels = torch.as_tensor(labels).flatten().long()
+    positives = int(labels.sum())
+    if positives == 0 or positives == len(labels):
+        raise ValueError("metrics need both normal (0) and anomalous (1) images")
+    order = torch.argsort(scores, descending=True)
+    hits = labels[order].double()
+    tp = torch.cumsum(hits, 0)
+    precision = tp / torch.arange(1, len(hits) + 1, dtype=torch.float64)
+    recall = tp / positives
+    # ties share one threshold: keep the last position of each run of equal scores
+    last = torch.ones_like(hits, dtype=torch.bool)
+    last[:-1] = scores[order][1:] != scores[order][:-1]
+    precision, recall = precision[last], recall[last]
+    recall_steps = torch.diff(recall, prepend=torch.zeros(1, dtype=torch.float64))
+    f1 = 2 * precision * recall / (precision + recall).clamp_min(1e-12)
+    return {
+        "auroc": float(compute_roc_auc(scores, labels)),
+        "aupr": float((precision * recall_steps).sum()),
+        "f1_max": float(f1.max()),
+    }
+
+
+class FewShotMetric(Metric):
+    """Mean over evaluation sets of one of ``METRIC_NAMES``; ``results`` keeps every metric per set.
+
+    The engine output must hold ``score`` [B], ``label`` [B] and ``set`` (B names of the evaluation sets).
+    """
+
+    required_output_keys = ("score", "label", "set")
+
+    def __init__(self, name: str = "auroc", output_transform: Callable = lambda x: x, device: str | torch.device = "cpu"):
+        if name not in METRIC_NAMES:
+            raise ValueError(f"unknown metric {name!r}; choose one of {METRIC_NAMES}")
+        self.name = name
+        self.results: dict[str, dict[str, float]] = {}
+        super().__init__(output_transform=output_transform, device=device)
+
+    def reset(self) -> None:
+        self._scores: dict[str, list[float]] = defaultdict(list)
+        self._labels: dict[str, list[int]] = defaultdict(list)
+
+    def update(self, output: tuple) -> None:
+        scores, labels, names = output
+        for score, label, name in zip(torch.as_tensor(scores).tolist(), torch.as_tensor(labels).tolist(), names):
+            self._scores[name].append(score)
+            self._labels[name].append(int(label))
+
+    def compute(self) -> float:
+        if not self._scores:
+            raise RuntimeError("FewShotMetric has no scores: the evaluation data is empty")
+        self.results = {name: anomaly_metrics(self._scores[name], self._labels[name]) for name in sorted(self._scores)}
+        return sum(r[self.name] for r in self.results.values()) / len(self.results)

@@ -1,0 +1,38 @@
+"""Heatmap overlays and episode strips for TensorBoard and reports."""
+
+from __future__ import annotations
+
+import torch
+
+__all__ = ["jet", "overlay", "episode_strip", "overlay_output"]
+
+
+def jet(values: torch.Tensor) -> torch.Tensor:
+    """The jet colormap of ``values [B, 1, H, W]`` in [0, 1]: ``[B, 3, H, W]`` (blue low, red high)."""
+    v = values.clamp(0, 1)
+    channels = [1.5 - (4 * v - c).abs() for c in (3.0, 2.0, 1.0)]  # red, green, blue ramps
+    return torch.cat(channels, dim=1).clamp(0, 1)
+
+
+def overlay(images: torch.Tensor, maps: torch.Tensor, vmin: float | None = None, vmax: float | None = None,
+            alpha: float = 0.45) -> torch.Tensor:
+    """Blend anomaly maps onto RGB images.
+
+    Maps are scaled with one range for all images (``vmin``/``vmax``, default: this batch's range): per-image
+    normalisation would make every normal image look anomalous.
+    """
+    lo = float(maps.min()) if vmin is None else vmin
+    hi = float(maps.max()) if vmax is None else vmax
+    scaled = (maps - lo) / max(hi - lo, 1e-12)
+    return ((1 - alpha) * images.clamp(0, 1) + alpha * jet(scaled)).clamp(0, 1)
+
+
+def episode_strip(batch: dict) -> tuple[torch.Tensor, list[None]]:
+    """Query and its K supports side by side, ``[B, 3, S, (K + 1) S]``, for ``TensorBoardImageHandler``."""
+    images = torch.cat([batch["query"].unsqueeze(1), batch["support"]], dim=1)  # [B, K+1, 3, S, S]
+    return torch.cat(images.unbind(1), dim=-1), [None]
+
+
+def overlay_output(output: dict) -> torch.Tensor:
+    """Anomaly-map overlays of an evaluator output with ``image`` and ``map``."""
+    return overlay(output["image"], output["map"])

@@ -1,0 +1,127 @@
+"""The bundle as the model zoo's CI checks it: metadata, training workflow, resume, evaluation, inference, export."""
+
+import csv
+import json
+import logging
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+from ignite.engine import Events
+from monai.bundle import ConfigWorkflow, ckpt_export, verify_metadata
+from monai.metrics import compute_roc_auc
+
+from monai_d2fad.data import make_synthetic_tasks
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+BUNDLE = os.path.join(ROOT, "bundles", "d2fad_fewshot")
+CONFIGS = os.path.join(BUNDLE, "configs")
+TRAIN = [os.path.join(CONFIGS, "train.json"), os.path.join(CONFIGS, "demo.json")]
+SMALL = {"image_size": 32, "batch_size": 4, "num_workers": 0}
+
+
+@pytest.fixture(scope="module")
+def tasks_dir(tmp_path_factory):
+    root = str(tmp_path_factory.mktemp("tasks"))
+    make_synthetic_tasks(root, n_train=6, n_val=3, n_test=4, size=32)
+    return root
+
+
+def _workflow(config_file, workflow_type="train", **overrides):
+    wf = ConfigWorkflow(config_file=config_file, workflow_type=workflow_type,
+                        logging_file=os.path.join(CONFIGS, "logging.conf"), **overrides)
+    wf.initialize()
+    return wf
+
+
+def test_metadata_verifies_offline(tmp_path):
+    schema = os.path.join(BUNDLE, "docs", "meta_schema.json")
+    verify_metadata(meta_file=os.path.join(CONFIGS, "metadata.json"), filepath=schema)
+
+
+def test_bundle_files():
+    for name in ["LICENSE", "large_files.yml", "docs/README.md", "configs/logging.conf", "configs/evaluate.json",
+                 "configs/inference.json", "configs/multi_gpu_train.json"]:
+        assert os.path.isfile(os.path.join(BUNDLE, name)), name
+
+
+class _Records(logging.Handler):
+    def __init__(self):
+        super().__init__(logging.INFO)
+        self.messages = []
+
+    def emit(self, record):
+        self.messages.append(record.getMessage())
+
+
+def test_train_resume_evaluate_infer(tmp_path, tasks_dir):
+    out = str(tmp_path / "out")
+    wf = _workflow(TRAIN, output_dir=out, dataset_dir=tasks_dir, epochs=1, **SMALL)
+    assert wf.check_properties() == []
+    wf.run()
+    wf.finalize()
+    models = os.path.join(out, "models")
+    assert {"checkpoint_epoch=1.pt", "model.pt", "model_final.pt"} <= set(os.listdir(models))
+    assert any(f.startswith("events.out.tfevents") for f in os.listdir(os.path.join(out, "tensorboard")))
+    results = json.load(open(os.path.join(out, "test_results.json")))
+    assert 0.0 <= results["mean"]["auroc"] <= 1.0 and len(results["per_set"]) == 2  # demo: 2 support seeds
+
+    # the same command with more epochs continues from epoch 1: only epoch 2 runs
+    wf = _workflow(TRAIN, output_dir=out, dataset_dir=tasks_dir, epochs=2, **SMALL)
+    records = _Records()  # the bundle's logging.conf replaces the root handlers, pytest's capture included
+    logging.getLogger("monai_d2fad.engines.trainer").addHandler(records)
+    iterations = []
+    wf.trainer.add_event_handler(Events.ITERATION_COMPLETED, lambda e: iterations.append(e.state.iteration))
+    wf.run()
+    wf.finalize()
+    logging.getLogger("monai_d2fad.engines.trainer").removeHandler(records)
+    assert any("resuming from" in m and "checkpoint_epoch=1.pt" in m for m in records.messages)
+    assert len(iterations) == len(wf.trainer.data_loader) and wf.trainer.state.epoch == 2
+    trainer_state = torch.load(os.path.join(models, "checkpoint_epoch=2.pt"), weights_only=True)["trainer"]
+    assert trainer_state["iteration"] == 2 * trainer_state["epoch_length"]
+
+    # evaluation of the best checkpoint
+    os.remove(os.path.join(out, "test_results.json"))
+    wf = _workflow(TRAIN + [os.path.join(CONFIGS, "evaluate.json")], workflow_type=None, run_id="evaluating",
+                   output_dir=out, dataset_dir=tasks_dir, **SMALL)
+    wf.run()
+    results = json.load(open(os.path.join(out, "test_results.json")))
+    seed0 = results["per_set"]["synthetic_cells/2-shot/seed0"]["auroc"]
+
+    # inference.json on the test folder with the same supports gives the same AUROC
+    test_dir = os.path.join(tasks_dir, "synthetic_cells", "test")
+    wf = _workflow(os.path.join(CONFIGS, "inference.json"), workflow_type="infer", output_dir=str(tmp_path / "infer"),
+                   ckpt_path=os.path.join(models, "model.pt"), dataset_dir=test_dir, image_size=32,
+                   support=os.path.join(out, "support_lists", "synthetic_cells", "2-shot_seed0.txt"))
+    assert wf.check_properties() == []
+    wf.run()
+    rows = list(csv.reader(open(tmp_path / "infer" / "scores.csv")))
+    assert len(rows) == 8
+    scores = torch.tensor([float(r[1]) for r in rows])
+    labels = torch.tensor([int("/anomaly/" in r[0]) for r in rows])
+    assert float(compute_roc_auc(scores, labels)) == pytest.approx(seed0, abs=1e-6)
+
+    # TorchScript export of the scoring network with the supports baked in
+    ts_file = str(tmp_path / "model.ts")
+    ckpt_export(net_id="network_def", filepath=ts_file, ckpt_file=os.path.join(models, "model.pt"),
+                meta_file=os.path.join(CONFIGS, "metadata.json"), config_file=os.path.join(CONFIGS, "inference.json"),
+                use_trace=True, input_shape=[1, 3, 32, 32], ckpt_path=os.path.join(models, "model.pt"),
+                support=os.path.join(out, "support_lists", "synthetic_cells", "2-shot_seed0.txt"), image_size=32)
+    exported = torch.jit.load(ts_file)
+    x = torch.rand(3, 3, 32, 32)
+    with torch.no_grad():
+        assert torch.allclose(exported(x), wf.network_def(x), atol=1e-5)
+
+
+def test_multi_gpu_config_runs_ddp_with_two_cpu_processes(tmp_path, tasks_dir):
+    out = str(tmp_path / "ddp")
+    configs = TRAIN + [os.path.join(CONFIGS, "multi_gpu_train.json")]
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nnodes=1", "--nproc_per_node=2",
+           "-m", "monai.bundle", "run", "training", "--config_file", str(configs), "--output_dir", out,
+           "--dataset_dir", tasks_dir, "--epochs", "1", "--image_size", "32", "--batch_size", "4"]
+    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
+    assert {"checkpoint_epoch=1.pt", "model_final.pt"} <= set(os.listdir(os.path.join(out, "models")))
+    assert os.path.isfile(os.path.join(out, "test_results.json"))

@@ -1,0 +1,34 @@
+import pytest
+import torch
+
+from monai_d2fad.metrics import FewShotMetric, anomaly_metrics
+
+
+def test_perfect_and_inverted_ranking():
+    perfect = anomaly_metrics([0.1, 0.2, 0.8, 0.9], [0, 0, 1, 1])
+    assert perfect == {"auroc": 1.0, "aupr": 1.0, "f1_max": 1.0}
+    assert anomaly_metrics([0.9, 0.8, 0.2, 0.1], [0, 0, 1, 1])["auroc"] == 0.0
+
+
+def test_known_values_with_ties():
+    # scores 0.4 tie between a normal and an anomalous image
+    m = anomaly_metrics([0.1, 0.4, 0.4, 0.8], [0, 0, 1, 1])
+    assert m["auroc"] == pytest.approx(0.875)
+    assert m["aupr"] == pytest.approx(0.5 * 1.0 + 0.5 * (2 / 3))
+    assert m["f1_max"] == pytest.approx(0.8)
+
+
+def test_single_class_is_an_error():
+    with pytest.raises(ValueError, match="both normal"):
+        anomaly_metrics([0.1, 0.2], [0, 0])
+
+
+def test_metric_averages_over_sets():
+    metric = FewShotMetric("auroc")
+    metric.reset()
+    metric.update((torch.tensor([0.1, 0.9, 0.2, 0.8]), torch.tensor([0, 1, 0, 1]), ["a", "a", "b", "b"]))
+    metric.update((torch.tensor([0.95, 0.05]), torch.tensor([0, 1]), ["b", "b"]))
+    value = metric.compute()
+    assert metric.results["a"]["auroc"] == 1.0
+    assert metric.results["b"]["auroc"] == pytest.approx(0.25)  # 1 of 4 (anomalous, normal) pairs ordered
+    assert value == pytest.approx(0.625)
