@@ -10,10 +10,10 @@ import torch
 from monai.data import CacheDataset, PersistentDataset
 from monai.transforms import Compose, Transform
 
-from monai_d2fad.transforms.io import ImageReadError, reraise_read_errors
+from monai_d2fad.transforms.io import ImageReadError, LoadMedicalImaged, reraise_read_errors
 from monai_d2fad.transforms.presets import modality_transform, normalize_modality
 
-__all__ = ["load_image", "ReadImaged", "ImageDataset"]
+__all__ = ["load_image", "ReadImaged", "ImageDataset", "expand_slices"]
 
 
 def load_image(path: str | os.PathLike, modality: str | None = None, image_size: int = 128, **preset) -> torch.Tensor:
@@ -24,6 +24,24 @@ def load_image(path: str | os.PathLike, modality: str | None = None, image_size:
     """
     with reraise_read_errors():
         return modality_transform(modality, image_size, **preset)({"image": os.fspath(path)})["image"]
+
+
+def expand_slices(items: Sequence[Mapping], slice_axis: int = -1) -> list[dict]:
+    """One item per slice of every 3D volume (NIfTI, mha/nrrd, DICOM series), with its index in ``"slice"``.
+
+    2D images pass through unchanged. The items feed ``ImageDataset``/``ReadImaged``, which read the slice
+    (``slice_axis`` must match the preset's).
+    """
+    out = []
+    for item in items:
+        with reraise_read_errors():
+            volume = LoadMedicalImaged(slice_axis=slice_axis).raw(item["image"])
+        if volume.dim() == 3:  # [C, x, y]: a 2D image
+            out.append(dict(item))
+            continue
+        axis = slice_axis % 3 + 1
+        out += [dict(item, slice=i) for i in range(volume.shape[axis])]
+    return out
 
 
 class ReadImaged(Transform):

@@ -101,17 +101,24 @@ class LoadMedicalImaged(MapTransform):
         super().__init__(keys, allow_missing_keys)
         self.slice_axis, self.slice_index = slice_axis, slice_index
 
-    def read(self, path: str, slice_index: int | None = None) -> torch.Tensor:
+    def raw(self, path: str) -> torch.Tensor:
+        """The file as MONAI reads it: ``[C, x, y]`` or ``[C, x, y, z]``, native dtype, ``meta`` with the tags."""
         path = os.fspath(path)
         if not os.path.exists(path):
             raise ImageReadError(f"{path}: file does not exist")
         try:
-            img, meta = LoadImage(reader=_reader(path), image_only=False, dtype=None, ensure_channel_first=True)(path)
-            integer_max = _integer_max(path) if not torch.is_floating_point(img) else None
+            img = LoadImage(reader=_reader(path), image_only=True, dtype=None, ensure_channel_first=True)(path)
         except Exception as e:  # readers raise many types; the user needs the file and the reason
             raise ImageReadError(f"{path}: cannot read image ({type(e).__name__}: {e})") from e
         if img.numel() == 0:
             raise ImageReadError(f"{path}: image is empty")
+        return img
+
+    def read(self, path: str, slice_index: int | None = None) -> torch.Tensor:
+        path = os.fspath(path)
+        img = self.raw(path)
+        meta = img.meta
+        integer_max = None if torch.is_floating_point(img) else _integer_max(path)
         img = self._to_2d(img, path, slice_index)
         out = img.float().transpose(1, 2).contiguous()  # [C, x, y] -> [C, rows, cols]
         out.meta["d2fad_max"] = integer_max

@@ -115,6 +115,18 @@ def test_train_resume_evaluate_infer(tmp_path, tasks_dir):
         assert torch.allclose(exported(x), wf.network_def(x), atol=1e-5)
 
 
+def test_lr_schedule_and_early_stopping_options(tmp_path, tasks_dir):
+    wf = _workflow(TRAIN, output_dir=str(tmp_path / "out"), dataset_dir=tasks_dir, epochs=3, lr_schedule=True,
+                   early_stop_patience=1, **SMALL)
+    lrs = []
+    wf.trainer.add_event_handler(Events.EPOCH_COMPLETED, lambda e: lrs.append(e.optimizer.param_groups[0]["lr"]))
+    wf.run()
+    assert lrs[0] < 1e-3  # cosine schedule stepped after the first epoch
+    stopper = wf.parser.get_parsed_content("validate#early_stop")
+    validator = wf.parser.get_parsed_content("validate#evaluator")
+    assert stopper._handler.trainer is wf.trainer and validator.has_event_handler(stopper, Events.EPOCH_COMPLETED)
+
+
 def test_multi_gpu_config_runs_ddp_with_two_cpu_processes(tmp_path, tasks_dir):
     out = str(tmp_path / "ddp")
     configs = TRAIN + [os.path.join(CONFIGS, "multi_gpu_train.json")]

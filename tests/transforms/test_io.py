@@ -113,3 +113,21 @@ def test_corrupt_file_error_names_the_file(tmp_path, content):
 def test_missing_file(tmp_path):
     with pytest.raises(ImageReadError, match="does not exist"):
         load_image(tmp_path / "nope.png")
+
+
+def test_all_slices_of_a_volume(tmp_path):
+    nib = pytest.importorskip("nibabel")
+    from monai_d2fad.data import ImageDataset, expand_slices
+
+    vol = np.zeros((20, 30, 4), np.float32)
+    for k in range(4):
+        vol[:, 5 * k : 5 * k + 5, k] = 1.0  # a band that moves with the slice
+    path = str(tmp_path / "vol.nii.gz")
+    nib.save(nib.Nifti1Image(vol, np.eye(4)), path)
+    png = write_png(tmp_path / "flat.png", (RAMP * 255).astype(np.uint8))
+    items = expand_slices([{"image": path, "label": 0}, {"image": png, "label": 1}])
+    assert [it.get("slice") for it in items] == [0, 1, 2, 3, None]
+    ds = ImageDataset(items, image_size=S, progress=False)
+    slices = torch.stack([ds[i]["image"] for i in range(4)])
+    assert all(not torch.allclose(slices[0], s) for s in slices[1:])
+    assert torch.allclose(slices[2], load_image(path, image_size=S, slice_index=2))
