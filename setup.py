@@ -27,6 +27,7 @@ setup(
         "jsonschema>=4.0",  # monai.bundle verify_metadata
     ],
     extras_require={
-        "test": ["pytest>=7.4", "scikit-image>=0.22"],
+        "test": ["pytest>=7.4", "scikit-image>=0.22", "onnx>=1.16", "onnxruntime>=1.18", "onnxscript>=0.2"],
+        "export": ["onnx>=1.16", "onnxruntime>=1.18", "onnxscript>=0.2"],
     },
 )

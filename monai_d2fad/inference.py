@@ -46,32 +46,47 @@ class FewShotDetector(torch.nn.Module):
     def _cached(self, kind: str) -> list[torch.Tensor]:
         return [getattr(self, f"support_{kind}_{i}") for i in range(self.num_scales)]
 
-    @torch.no_grad()  # not inference_mode: the cached buffers must be usable in graphs (tracing, autograd callers)
-    def set_support(self, support: torch.Tensor) -> FewShotDetector:
-        """Encode and cache the normal references ``[K, 3, H, W]`` (RGB in [0, 1])."""
+    def encode_support(self, support: torch.Tensor) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+        """Student features ``[1, K, C, h, w]`` and learn-to-weight keys per scale of references ``[K, 3, H, W]``."""
         if support.dim() != 4 or support.shape[0] < 1:
             raise ValueError(f"support must be [K, 3, H, W] with K >= 1, got {tuple(support.shape)}")
         _, student = self.model.encode(support.to(self.device))
-        self.num_scales = len(student)
-        for i, f in enumerate(student):
-            f = f.unsqueeze(0)  # [1, K, C, H, W]: shared by every query
-            self.register_buffer(f"support_features_{i}", f.clone(), persistent=False)
-            self.register_buffer(f"support_keys_{i}", self.model.l2w.keys(i, f).clone(), persistent=False)
+        features = [f.unsqueeze(0) for f in student]  # a batch axis of 1: shared by every query
+        return features, [self.model.l2w.keys(i, f) for i, f in enumerate(features)]
+
+    @torch.no_grad()  # not inference_mode: the cached buffers must be usable in graphs (tracing, autograd callers)
+    def set_support(self, support: torch.Tensor) -> FewShotDetector:
+        """Encode and cache the normal references ``[K, 3, H, W]`` (RGB in [0, 1])."""
+        return self.set_support_cache(*self.encode_support(support))
+
+    def set_support_cache(self, features: list[torch.Tensor], keys: list[torch.Tensor]) -> FewShotDetector:
+        """Use already encoded references (``encode_support``'s output, e.g. from a task package)."""
+        self.num_scales = len(features)
+        for i, (f, k) in enumerate(zip(features, keys)):
+            self.register_buffer(f"support_features_{i}", f.detach().clone().to(self.device), persistent=False)
+            self.register_buffer(f"support_keys_{i}", k.detach().clone().to(self.device), persistent=False)
         return self
 
-    def forward(self, query: torch.Tensor) -> torch.Tensor:
-        """Anomaly maps ``[B, 1, H, W]`` of queries ``[B, 3, H, W]``."""
+    def support_cache(self) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+        """The cached support features and keys (see ``set_support_cache``)."""
         if self.num_scales == 0:
             raise RuntimeError("call set_support(normal_images) before scoring")
-        features = self._cached("features")
+        return self._cached("features"), self._cached("keys")
+
+    def anomaly_maps(self, query: torch.Tensor, features: list[torch.Tensor], keys: list[torch.Tensor]) -> torch.Tensor:
+        """Anomaly maps ``[B, 1, H, W]`` of queries against encoded references (one teacher+student pass)."""
         size = tuple(query.shape[-2:])
         expected = tuple(s * 4 for s in features[0].shape[-2:])
         if size != expected:
             raise ValueError(f"query size {size} differs from the support size {expected}")
         _, student = self.model.encode(query.to(self.device))
         l2w = self.model.l2w
-        weights = [l2w.weights(i, q, k) for i, (q, k) in enumerate(zip(student, self._cached("keys")))]
+        weights = [l2w.weights(i, q, k) for i, (q, k) in enumerate(zip(student, keys))]
         return self.model.anomaly_map(student, features, weights, size)
+
+    def forward(self, query: torch.Tensor) -> torch.Tensor:
+        """Anomaly maps ``[B, 1, H, W]`` of queries ``[B, 3, H, W]`` against the cached references."""
+        return self.anomaly_maps(query, *self.support_cache())
 
     @torch.inference_mode()
     def score(self, query: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -9,34 +9,50 @@ import torch
 from ignite.metrics import Metric
 from monai.metrics import compute_roc_auc
 
-__all__ = ["anomaly_metrics", "FewShotMetric", "METRIC_NAMES"]
+__all__ = ["anomaly_metrics", "best_f1_threshold", "FewShotMetric", "METRIC_NAMES"]
 
 METRIC_NAMES = ("auroc", "aupr", "f1_max")
 
 
-def anomaly_metrics(scores: torch.Tensor | Sequence[float], labels: torch.Tensor | Sequence[int]) -> dict[str, float]:
-    """AUROC, average precision (AUPR) and the best F1 over all thresholds; label 1 is anomalous."""
+def _pr_curve(scores, labels) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Scores and labels as tensors, and the thresholds, precision and recall of every distinct score."""
     scores = torch.as_tensor(scores, dtype=torch.float64).flatten()
     labels = torch.as_tensor(labels).flatten().long()
     positives = int(labels.sum())
     if positives == 0 or positives == len(labels):
         raise ValueError("metrics need both normal (0) and anomalous (1) images")
     order = torch.argsort(scores, descending=True)
-    hits = labels[order].double()
-    tp = torch.cumsum(hits, 0)
-    precision = tp / torch.arange(1, len(hits) + 1, dtype=torch.float64)
+    sorted_scores = scores[order]
+    tp = torch.cumsum(labels[order].double(), 0)
+    precision = tp / torch.arange(1, len(labels) + 1, dtype=torch.float64)
     recall = tp / positives
     # ties share one threshold: keep the last position of each run of equal scores
-    last = torch.ones_like(hits, dtype=torch.bool)
-    last[:-1] = scores[order][1:] != scores[order][:-1]
-    precision, recall = precision[last], recall[last]
+    last = torch.ones(len(labels), dtype=torch.bool)
+    last[:-1] = sorted_scores[1:] != sorted_scores[:-1]
+    return scores, labels, sorted_scores[last], precision[last], recall[last]
+
+
+def _f1(precision: torch.Tensor, recall: torch.Tensor) -> torch.Tensor:
+    return 2 * precision * recall / (precision + recall).clamp_min(1e-12)
+
+
+def anomaly_metrics(scores: torch.Tensor | Sequence[float], labels: torch.Tensor | Sequence[int]) -> dict[str, float]:
+    """AUROC, average precision (AUPR) and the best F1 over all thresholds; label 1 is anomalous."""
+    scores, labels, _, precision, recall = _pr_curve(scores, labels)
     recall_steps = torch.diff(recall, prepend=torch.zeros(1, dtype=torch.float64))
-    f1 = 2 * precision * recall / (precision + recall).clamp_min(1e-12)
     return {
         "auroc": float(compute_roc_auc(scores, labels)),
         "aupr": float((precision * recall_steps).sum()),
-        "f1_max": float(f1.max()),
+        "f1_max": float(_f1(precision, recall).max()),
     }
+
+
+def best_f1_threshold(scores: torch.Tensor | Sequence[float], labels: torch.Tensor | Sequence[int]) -> tuple[float, float]:
+    """The threshold (images scoring >= it are anomalous) with the best F1 on labelled data, and that F1."""
+    _, _, thresholds, precision, recall = _pr_curve(scores, labels)
+    f1 = _f1(precision, recall)
+    best = int(torch.argmax(f1))
+    return float(thresholds[best]), float(f1[best])
 
 
 class FewShotMetric(Metric):

@@ -23,3 +23,28 @@ def tiny_model():
         return D2FAD("resnet18", teacher_weights=None, l2w=l2w, **kwargs).eval()
 
     return make
+
+
+@pytest.fixture
+def checkpoint_file(tmp_path):
+    """A saved resnet18-teacher checkpoint whose (random) teacher weights are a file, as real runs reload them."""
+    from monai_d2fad.checkpoint import save_checkpoint
+    from monai_d2fad.networks import D2FAD
+
+    teacher = tmp_path / "teacher.pth"
+    torch.save(D2FAD("resnet18", teacher_weights=None).teacher.net.state_dict(), teacher)
+    return save_checkpoint(D2FAD("resnet18", teacher_weights=str(teacher)), tmp_path / "model.pt")
+
+
+@pytest.fixture
+def references(tmp_path):
+    """A folder of 3 normal reference PNGs."""
+    import numpy as np
+    from PIL import Image
+
+    folder = tmp_path / "references"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(3):
+        Image.fromarray(rng.integers(0, 256, (48, 48, 3), dtype=np.uint8)).save(folder / f"normal_{i}.png")
+    return str(folder)

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from monai_d2fad.metrics import FewShotMetric, anomaly_metrics
+from monai_d2fad.metrics import FewShotMetric, anomaly_metrics, best_f1_threshold
 
 
 def test_perfect_and_inverted_ranking():
@@ -32,3 +32,8 @@ def test_metric_averages_over_sets():
     assert metric.results["a"]["auroc"] == 1.0
     assert metric.results["b"]["auroc"] == pytest.approx(0.25)  # 1 of 4 (anomalous, normal) pairs ordered
     assert value == pytest.approx(0.625)
+
+
+def test_best_f1_threshold():
+    threshold, f1 = best_f1_threshold([0.1, 0.3, 0.35, 0.8, 0.9], [0, 0, 1, 1, 1])
+    assert threshold == 0.35 and f1 == 1.0

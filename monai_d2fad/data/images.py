@@ -10,7 +10,7 @@ import torch
 from monai.data import CacheDataset, PersistentDataset
 from monai.transforms import Compose, Transform
 
-from monai_d2fad.transforms.io import ImageReadError, LoadMedicalImaged, reraise_read_errors
+from monai_d2fad.transforms.io import ITK_EXTENSIONS, NIFTI_EXTENSIONS, ImageReadError, LoadMedicalImaged, reraise_read_errors
 from monai_d2fad.transforms.presets import modality_transform, normalize_modality
 
 __all__ = ["load_image", "ReadImaged", "ImageDataset", "expand_slices"]
@@ -26,14 +26,20 @@ def load_image(path: str | os.PathLike, modality: str | None = None, image_size:
         return modality_transform(modality, image_size, **preset)({"image": os.fspath(path)})["image"]
 
 
+VOLUME_EXTENSIONS = NIFTI_EXTENSIONS + ITK_EXTENSIONS
+
+
 def expand_slices(items: Sequence[Mapping], slice_axis: int = -1) -> list[dict]:
-    """One item per slice of every 3D volume (NIfTI, mha/nrrd, DICOM series), with its index in ``"slice"``.
+    """One item per slice of every 3D volume (NIfTI, mha/nrrd), with its index in ``"slice"``.
 
     2D images pass through unchanged. The items feed ``ImageDataset``/``ReadImaged``, which read the slice
     (``slice_axis`` must match the preset's).
     """
     out = []
     for item in items:
+        if not str(item["image"]).lower().endswith(VOLUME_EXTENSIONS):
+            out.append(dict(item))  # PNG/JPEG/DICOM files are single images: no need to open them here
+            continue
         with reraise_read_errors():
             volume = LoadMedicalImaged(slice_axis=slice_axis).raw(item["image"])
         if volume.dim() == 3:  # [C, x, y]: a 2D image

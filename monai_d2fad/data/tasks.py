@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from monai_d2fad.transforms.io import IMAGE_EXTENSIONS
 from monai_d2fad.transforms.presets import normalize_modality
 
-__all__ = ["Task", "discover_tasks", "load_task", "leave_one_task_out", "list_images", "is_image_file", "SPLITS", "NORMAL_KIND"]
+__all__ = ["Task", "discover_tasks", "load_task", "leave_one_task_out", "list_images", "is_image_file", "is_dicom_file", "folder_items", "SPLITS", "NORMAL_KIND"]
 
 SPLITS = ("train", "val", "test")
 NORMAL_KIND = "good"
@@ -25,15 +25,30 @@ def is_image_file(name: str) -> bool:
     return not name.startswith(".") and any(lower.endswith(ext) for ext in IMAGE_EXTENSIONS)
 
 
+def is_dicom_file(path: str) -> bool:
+    """A DICOM Part 10 file, whatever its name ("DICM" after the 128-byte preamble); PACS exports often lack ``.dcm``."""
+    try:
+        with open(path, "rb") as f:
+            return f.read(132)[128:] == b"DICM"
+    except OSError:
+        return False
+
+
 def list_images(root: str) -> list[dict]:
-    """A datalist ``[{"image": path}]`` of the image files under ``root`` (recursively, sorted), or of one file."""
+    """A datalist ``[{"image": path}]`` of the image files under ``root`` (recursively, sorted), or of one file.
+
+    Files are recognised by extension, and extension-less files by the DICOM signature.
+    """
     if os.path.isfile(root):
-        if not is_image_file(root):
+        if not (is_image_file(root) or is_dicom_file(root)):
             raise ValueError(f"{root} is not an image file ({', '.join(IMAGE_EXTENSIONS)})")
         return [{"image": os.path.abspath(root)}]
     if not os.path.isdir(root):
         raise FileNotFoundError(f"{root} is neither an image file nor a folder")
-    found = [os.path.join(d, f) for d, _, files in sorted(os.walk(root)) for f in sorted(files) if is_image_file(f)]
+    found = [
+        os.path.join(d, f) for d, _, files in sorted(os.walk(root)) for f in sorted(files)
+        if is_image_file(f) or ("." not in f and is_dicom_file(os.path.join(d, f)))
+    ]
     if not found:
         raise ValueError(f"{root}: no image files ({', '.join(IMAGE_EXTENSIONS)})")
     return [{"image": os.path.abspath(p)} for p in found]
@@ -76,7 +91,8 @@ def _item(path: str, kind: str, task: str, modality: str) -> dict:
     return {"image": path, "label": int(kind.lower() != NORMAL_KIND), "kind": kind, "task": task, "modality": modality}
 
 
-def _folder_split(split_dir: str, task: str, modality: str) -> list[dict]:
+def folder_items(split_dir: str, task: str = "", modality: str = "generic") -> list[dict]:
+    """Labelled items of a split folder: ``good`` (any case) is normal, every other kind folder abnormal."""
     items = []
     for kind in sorted(os.listdir(split_dir)):
         kind_dir = os.path.join(split_dir, kind)
@@ -128,7 +144,7 @@ def load_task(task_dir: str, modality: str | None = None) -> Task:
         for split in SPLITS:
             split_dir = os.path.join(task_dir, split)
             if os.path.isdir(split_dir):
-                task.splits[split] = _folder_split(split_dir, name, modality)
+                task.splits[split] = folder_items(split_dir, name, modality)
     if "train" not in task.splits:
         raise ValueError(f"{task_dir}: not a task folder (no train/ split and no data.json with a 'train' list)")
     if not task.normal("train"):

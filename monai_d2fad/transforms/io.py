@@ -109,7 +109,8 @@ class LoadMedicalImaged(MapTransform):
         try:
             img = LoadImage(reader=_reader(path), image_only=True, dtype=None, ensure_channel_first=True)(path)
         except Exception as e:  # readers raise many types; the user needs the file and the reason
-            raise ImageReadError(f"{path}: cannot read image ({type(e).__name__}: {e})") from e
+            reason = str(e).strip().splitlines()[0] if str(e).strip() else ""
+            raise ImageReadError(f"{path}: cannot read image ({type(e).__name__}: {reason[:300]})") from e
         if img.numel() == 0:
             raise ImageReadError(f"{path}: image is empty")
         return img

@@ -1,0 +1,142 @@
+"""Task packages: a trained model plus one task's encoded normal references and decision threshold in one file.
+
+A site registers its normal references once; ``predict`` and deployment load the package and score directly::
+
+    python -m monai_d2fad.task_package --checkpoint model.pt --support normals/ --output chest_xray.task.pt \\
+        --modality xray [--validation labelled_val/]
+
+Like checkpoints, packages never contain the teacher's weights; loading checks the teacher is the one trained with.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from dataclasses import dataclass
+
+import torch
+
+from monai_d2fad.calibration import calibrate_threshold
+from monai_d2fad.checkpoint import ModelCard, checkpoint_dict, load_checkpoint
+from monai_d2fad.data.images import load_image
+from monai_d2fad.inference import FewShotDetector, support_paths
+from monai_d2fad.networks.d2fad import D2FAD
+
+__all__ = ["PACKAGE_FORMAT", "TaskPackage", "choose_threshold", "build_task_package", "save_task_package", "load_task_package",
+           "is_task_package"]
+
+PACKAGE_FORMAT = "monai_d2fad.task_package/1"
+
+
+@dataclass
+class TaskPackage:
+    """A loaded package: a ready ``detector`` and how to preprocess and decide."""
+
+    detector: FewShotDetector
+    modality: str | None
+    image_size: int
+    threshold: dict
+    support_files: list[str]
+
+
+def _load_references(support_files: list[str], modality: str | None, image_size: int) -> torch.Tensor:
+    return torch.stack([load_image(p, modality, image_size) for p in support_files])
+
+
+def choose_threshold(detector: FewShotDetector, threshold: float | str = "loo", validation_dir: str | None = None,
+                     support_files: list[str] | None = None, modality: str | None = None,
+                     image_size: int = 128) -> dict:
+    """A threshold record: ``validation_dir`` (best F1) if given, else a number, else ``"loo"`` over the references
+    in ``support_files`` (see ``calibration``)."""
+    if validation_dir is None and not isinstance(threshold, str):
+        return {"method": "given", "value": float(threshold)}
+    if validation_dir is None and threshold != "loo":
+        raise ValueError(f"threshold must be a number or 'loo', got {threshold!r}")
+    references = None if validation_dir else _load_references(support_files or [], modality, image_size)
+    return calibrate_threshold(detector, references, validation_dir, modality, image_size)
+
+
+def build_task_package(model: D2FAD, support_files: list[str], modality: str | None = None, image_size: int = 128,
+                       threshold: float | str = "loo", validation_dir: str | None = None,
+                       device: str | torch.device = "cpu") -> TaskPackage:
+    """Encode ``support_files`` with ``model`` and choose the threshold (see ``choose_threshold``)."""
+    images = _load_references(support_files, modality, image_size)
+    detector = FewShotDetector(model.to(device)).set_support(images)
+    calibration = choose_threshold(detector, threshold, validation_dir, support_files, modality, image_size)
+    return TaskPackage(detector, modality, image_size, calibration, [os.path.abspath(p) for p in support_files])
+
+
+def save_task_package(package: TaskPackage, path: str, overwrite: bool = False) -> str:
+    """Write ``package`` to ``path`` (refuses to replace a file unless ``overwrite``)."""
+    if os.path.exists(path) and not overwrite:
+        raise FileExistsError(f"{path} exists; pass overwrite=True (--overwrite) to replace it")
+    features, keys = package.detector.support_cache()
+    content = checkpoint_dict(package.detector.model)
+    content["package"] = {
+        "format": PACKAGE_FORMAT,
+        "modality": package.modality,
+        "image_size": package.image_size,
+        "threshold": json.dumps(package.threshold),
+        "support_files": package.support_files,
+        "features": [f.cpu() for f in features],
+        "keys": [k.cpu() for k in keys],
+    }
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    torch.save(content, path)
+    return path
+
+
+def is_task_package(path: str) -> bool:
+    try:
+        content = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception:
+        return False
+    return isinstance(content, dict) and content.get("package", {}).get("format") == PACKAGE_FORMAT
+
+
+def load_task_package(path: str, teacher_weights: str | None = "config",
+                      device: str | torch.device = "cpu") -> TaskPackage:
+    """Rebuild the detector of a package with its cached references (``weights_only`` loading)."""
+    content = torch.load(path, map_location="cpu", weights_only=True)
+    info = content.get("package", {}) if isinstance(content, dict) else {}
+    if info.get("format") != PACKAGE_FORMAT:
+        raise ValueError(f"{path} is not a monai_d2fad task package (expected format {PACKAGE_FORMAT!r})")
+    model = load_checkpoint(path, teacher_weights=teacher_weights).to(device)
+    ModelCard(model).load_state_dict(content["d2fad"])
+    detector = FewShotDetector(model).set_support_cache(info["features"], info["keys"])
+    return TaskPackage(detector, info["modality"], int(info["image_size"]), json.loads(info["threshold"]),
+                       list(info["support_files"]))
+
+
+def _threshold_arg(value: str) -> float | str:
+    return value if value == "loo" else float(value)
+
+
+def main(argv: list[str] | None = None) -> str:
+    p = argparse.ArgumentParser(description="Freeze a checkpoint and a task's normal references into one file.")
+    p.add_argument("--checkpoint", required=True, help="monai_d2fad checkpoint (e.g. models/model.pt)")
+    p.add_argument("--support", required=True, help="folder of normal references, a support list file or one image")
+    p.add_argument("--output", required=True, help="package file to write")
+    p.add_argument("--modality", default=None, help="preprocessing preset: generic, xray, mri, ct, fundus, histopathology")
+    p.add_argument("--image_size", type=int, default=128)
+    p.add_argument("--threshold", type=_threshold_arg, default="loo",
+                   help="a number, or 'loo' (leave-one-out over the references; see --validation)")
+    p.add_argument("--validation", default=None, help="labelled folder (good/ + abnormal kinds) to calibrate on")
+    p.add_argument("--teacher_weights", default="config", help="teacher weights if not where the checkpoint says")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing package file")
+    args = p.parse_args(argv)
+    if os.path.exists(args.output) and not args.overwrite:
+        raise SystemExit(f"{args.output} exists; pass --overwrite to replace it")
+    model = load_checkpoint(args.checkpoint, teacher_weights=args.teacher_weights)
+    package = build_task_package(model, support_paths(args.support), args.modality, args.image_size, args.threshold,
+                                 args.validation, args.device)
+    save_task_package(package, args.output, overwrite=args.overwrite)
+    print(f"wrote {args.output}: {len(package.support_files)} references, threshold {package.threshold['value']:.6g} "
+          f"({package.threshold['method']})")
+    return args.output
+
+
+if __name__ == "__main__":
+    main()

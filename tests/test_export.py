@@ -1,0 +1,37 @@
+import pytest
+import torch
+
+from monai_d2fad.export import BakedScorer, SupportInputScorer, export_onnx, export_torchscript, max_difference
+from monai_d2fad.export import main as export_main
+from monai_d2fad.inference import FewShotDetector
+from monai_d2fad.task_package import main as make_package
+
+
+@pytest.fixture
+def detector(tiny_model):
+    return FewShotDetector(tiny_model()).set_support(torch.rand(3, 3, 64, 64))
+
+
+@pytest.mark.parametrize("fmt", ["torchscript", "onnx"])
+@pytest.mark.parametrize("baked", [True, False])
+def test_export_matches_eager(tmp_path, detector, fmt, baked):
+    """TorchScript (loaded back with torch.jit) and ONNX (run in onnxruntime) on a batch size not seen at export."""
+    if fmt == "onnx":
+        pytest.importorskip("onnxruntime")
+        pytest.importorskip("onnxscript")
+    module = BakedScorer(detector) if baked else SupportInputScorer(detector)
+    support = torch.rand(3, 3, 64, 64)
+    example = (torch.rand(2, 3, 64, 64),) if baked else (torch.rand(2, 3, 64, 64), support)
+    exporter = export_onnx if fmt == "onnx" else export_torchscript
+    path = exporter(module, example, str(tmp_path / ("m.onnx" if fmt == "onnx" else "m.ts")))
+    check = (torch.rand(5, 3, 64, 64),) if baked else (torch.rand(5, 3, 64, 64), support)
+    assert max_difference(path, module, check) < 1e-4
+
+
+def test_export_command_from_a_task_package(tmp_path, checkpoint_file, references):
+    package = make_package(["--checkpoint", checkpoint_file, "--support", references, "--output",
+                            str(tmp_path / "t.task.pt"), "--image_size", "64"])
+    result = export_main(["--checkpoint", package, "--format", "torchscript", "--output", str(tmp_path / "t.ts")])
+    assert result["difference"] < 1e-4
+    with pytest.raises(SystemExit, match="--overwrite"):
+        export_main(["--checkpoint", package, "--format", "torchscript", "--output", str(tmp_path / "t.ts")])

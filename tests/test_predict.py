@@ -1,0 +1,85 @@
+import csv
+import json
+import os
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from monai_d2fad.predict import main
+from monai_d2fad.task_package import load_task_package
+from monai_d2fad.task_package import main as make_package
+from tests.files import RAMP, write_dicom
+
+
+@pytest.fixture
+def inputs(tmp_path):
+    """Mixed formats: PNG, JPEG, extension-less DICOM, a 3-slice NIfTI volume, mha, and a corrupt file."""
+    nib = pytest.importorskip("nibabel")
+    itk = pytest.importorskip("itk")
+    root = tmp_path / "inputs"
+    (root / "series").mkdir(parents=True)
+    rng = np.random.default_rng(1)
+    Image.fromarray(rng.integers(0, 256, (50, 40, 3), dtype=np.uint8)).save(root / "a.png")
+    Image.fromarray(rng.integers(0, 256, (50, 40), dtype=np.uint8)).save(root / "b.jpg")
+    write_dicom(root / "series" / "IM0001", (RAMP * 4000).astype(np.uint16))
+    nib.save(nib.Nifti1Image(rng.random((30, 30, 3)).astype(np.float32), np.eye(4)), str(root / "vol.nii.gz"))
+    itk.imwrite(itk.image_from_array(RAMP.astype(np.float32)), str(root / "c.mha"))
+    (root / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n not a png")
+    return str(root)
+
+
+def _rows(output):
+    return list(csv.DictReader(open(os.path.join(output, "predictions.csv"))))
+
+
+def test_predict_mixed_folder(tmp_path, checkpoint_file, references, inputs):
+    out = str(tmp_path / "out")
+    summary = main(["--checkpoint", checkpoint_file, "--support", references, "--input", inputs, "--output", out,
+                    "--image_size", "64", "--batch_size", "2"])
+    rows = _rows(out)
+    assert summary["inputs"] == 8 and summary["scored"] == 7 == len(rows) and summary["skipped"] == 1
+    assert summary["skipped_files"][0]["path"].endswith("broken.png")
+    assert sorted(r["slice"] for r in rows if r["path"].endswith("vol.nii.gz")) == ["0", "1", "2"]
+    assert any(r["path"].endswith("IM0001") for r in rows)
+    threshold = summary["threshold"]["value"]
+    assert all(int(r["anomalous"]) == (float(r["score"]) >= threshold) for r in rows)
+    assert all(os.path.isfile(os.path.join(out, r["heatmap"])) for r in rows)
+    assert json.load(open(os.path.join(out, "summary.json")))["scored"] == 7
+
+
+def test_outputs_are_not_overwritten(tmp_path, checkpoint_file, references, inputs):
+    out = str(tmp_path / "out")
+    args = ["--checkpoint", checkpoint_file, "--support", references, "--input", inputs, "--output", out,
+            "--image_size", "64", "--no_heatmaps"]
+    main(args)
+    before = open(os.path.join(out, "predictions.csv")).read()
+    with pytest.raises(SystemExit, match="--overwrite"):
+        main(args)
+    assert open(os.path.join(out, "predictions.csv")).read() == before
+    main(args + ["--overwrite"])
+
+
+def test_package_scores_equal_the_detector(tmp_path, checkpoint_file, references):
+    package_file = make_package(["--checkpoint", checkpoint_file, "--support", references, "--output",
+                                 str(tmp_path / "t.task.pt"), "--image_size", "64", "--threshold", "0.5"])
+    out = str(tmp_path / "out")
+    summary = main(["--checkpoint", package_file, "--input", references, "--output", out])
+    assert summary["threshold"] == {"method": "given", "value": 0.5}
+    package = load_task_package(package_file)
+    from monai_d2fad.data import load_image
+
+    rows = _rows(out)
+    images = torch.stack([load_image(r["path"], image_size=64) for r in rows])
+    expected = package.detector.score(images)[0]
+    got = torch.tensor([float(r["score"]) for r in rows])
+    assert torch.allclose(got, expected, rtol=1e-5, atol=1e-6)  # channels-last path equals the plain detector
+    again = main(["--checkpoint", package_file, "--input", references, "--output", out, "--threshold", "0.9",
+                  "--overwrite", "--no_heatmaps"])
+    assert again["threshold"] == {"method": "given", "value": 0.9}
+
+
+def test_checkpoint_without_support_is_explained(tmp_path, checkpoint_file, references):
+    with pytest.raises(SystemExit, match="--support"):
+        main(["--checkpoint", checkpoint_file, "--input", references, "--output", str(tmp_path / "out")])

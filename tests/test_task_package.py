@@ -1,0 +1,34 @@
+import pytest
+import torch
+
+from monai_d2fad.checkpoint import load_checkpoint
+from monai_d2fad.data import load_image
+from monai_d2fad.inference import FewShotDetector, support_paths
+from monai_d2fad.task_package import is_task_package, load_task_package, main
+
+
+def test_round_trip_scores_like_a_fresh_detector(tmp_path, checkpoint_file, references):
+    out = main(["--checkpoint", checkpoint_file, "--support", references, "--output", str(tmp_path / "t.task.pt"),
+                "--image_size", "64", "--modality", "generic"])
+    assert is_task_package(out) and not is_task_package(checkpoint_file)
+    package = load_task_package(out)
+    assert package.image_size == 64 and len(package.support_files) == 3 and package.threshold["method"] == "loo"
+    images = torch.stack([load_image(p, image_size=64) for p in support_paths(references)])
+    fresh = FewShotDetector(load_checkpoint(checkpoint_file)).set_support(images)
+    query = torch.rand(2, 3, 64, 64)
+    assert torch.allclose(package.detector.score(query)[0], fresh.score(query)[0], atol=1e-6)
+    assert load_checkpoint(out).config == fresh.model.config  # a package is also a checkpoint
+
+
+def test_given_threshold_and_no_overwrite(tmp_path, checkpoint_file, references):
+    target = str(tmp_path / "t.task.pt")
+    main(["--checkpoint", checkpoint_file, "--support", references, "--output", target, "--image_size", "64",
+          "--threshold", "0.25"])
+    assert load_task_package(target).threshold == {"method": "given", "value": 0.25}
+    with pytest.raises(SystemExit, match="--overwrite"):
+        main(["--checkpoint", checkpoint_file, "--support", references, "--output", target])
+
+
+def test_not_a_package(checkpoint_file):
+    with pytest.raises(ValueError, match="not a monai_d2fad task package"):
+        load_task_package(checkpoint_file)
