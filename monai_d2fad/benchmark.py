@@ -25,8 +25,9 @@ __all__ = ["measure", "main"]
 PATTERNS = ("cached", "official")
 
 
-def measure(teacher: str, image_size: int, shots: int, pattern: str, batch_size: int, batches: int,
-            device: str) -> dict:
+def measure(
+    teacher: str, image_size: int, shots: int, pattern: str, batch_size: int, batches: int, device: str
+) -> dict:
     """Time ``batches`` batches (after one warm-up) of one configuration in this process."""
     from monai_d2fad.inference import FewShotDetector
     from monai_d2fad.networks import D2FAD
@@ -40,9 +41,11 @@ def measure(teacher: str, image_size: int, shots: int, pattern: str, batch_size:
         detector = FewShotDetector(model).set_support(support)
         run = detector.score
     else:
+
         def run(q: torch.Tensor):
             with torch.inference_mode():
                 return model.score_output(model(q, support.expand(q.shape[0], -1, -1, -1, -1)), q.shape[-2:])
+
     if device.startswith("cuda"):
         torch.cuda.reset_peak_memory_stats()
     times = []
@@ -55,8 +58,13 @@ def measure(teacher: str, image_size: int, shots: int, pattern: str, batch_size:
             times.append(time.perf_counter() - start)
     times_t = torch.tensor(times)
     result = {
-        "teacher": teacher, "image_size": image_size, "shots": shots, "pattern": pattern, "batch_size": batch_size,
-        "batches": batches, "queries_per_s": round(batch_size * batches / sum(times), 2),
+        "teacher": teacher,
+        "image_size": image_size,
+        "shots": shots,
+        "pattern": pattern,
+        "batch_size": batch_size,
+        "batches": batches,
+        "queries_per_s": round(batch_size * batches / sum(times), 2),
         "batch_latency_p50_ms": round(float(times_t.quantile(0.5)) * 1000, 1),
         "batch_latency_p95_ms": round(float(times_t.quantile(0.95)) * 1000, 1),
         "peak_rss_gb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 3),
@@ -67,8 +75,14 @@ def measure(teacher: str, image_size: int, shots: int, pattern: str, batch_size:
 
 
 def machine(device: str) -> dict:
-    info = {"platform": platform.platform(), "python": platform.python_version(), "torch": torch.__version__,
-            "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(), "device": device}
+    info = {
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "device": device,
+    }
     if device.startswith("cuda"):
         info["gpu"] = torch.cuda.get_device_name(0)
     return info
@@ -87,8 +101,19 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--one", action="store_true", help=argparse.SUPPRESS)  # run a single configuration here
     args = p.parse_args(argv)
     if args.one:
-        print(json.dumps(measure(args.teachers[0], args.image_sizes[0], args.shots[0], args.patterns[0],
-                                 args.batch_size, args.batches, args.device)))
+        print(
+            json.dumps(
+                measure(
+                    args.teachers[0],
+                    args.image_sizes[0],
+                    args.shots[0],
+                    args.patterns[0],
+                    args.batch_size,
+                    args.batches,
+                    args.device,
+                )
+            )
+        )
         return {}
     rows = []
     print(f"{'teacher':18} {'size':>4} {'K':>2} {'pattern':9} {'q/s':>8} {'p50 ms':>8} {'p95 ms':>8} {'RSS GB':>7}")
@@ -96,20 +121,42 @@ def main(argv: list[str] | None = None) -> dict:
         for size in args.image_sizes:
             for k in args.shots:
                 for pattern in args.patterns:
-                    cmd = [sys.executable, "-m", "monai_d2fad.benchmark", "--one", "--teachers", teacher,
-                           "--image_sizes", str(size), "--shots", str(k), "--patterns", pattern,
-                           "--batch_size", str(args.batch_size), "--batches", str(args.batches),
-                           "--device", args.device]
+                    cmd = [
+                        sys.executable,
+                        "-m",
+                        "monai_d2fad.benchmark",
+                        "--one",
+                        "--teachers",
+                        teacher,
+                        "--image_sizes",
+                        str(size),
+                        "--shots",
+                        str(k),
+                        "--patterns",
+                        pattern,
+                        "--batch_size",
+                        str(args.batch_size),
+                        "--batches",
+                        str(args.batches),
+                        "--device",
+                        args.device,
+                    ]
                     done = subprocess.run(cmd, capture_output=True, text=True, check=True)
                     row = json.loads(done.stdout.strip().splitlines()[-1])
                     rows.append(row)
-                    print(f"{teacher:18} {size:4d} {k:2d} {pattern:9} {row['queries_per_s']:8.2f} "
-                          f"{row['batch_latency_p50_ms']:8.1f} {row['batch_latency_p95_ms']:8.1f} "
-                          f"{row['peak_rss_gb']:7.2f}", flush=True)
+                    print(
+                        f"{teacher:18} {size:4d} {k:2d} {pattern:9} {row['queries_per_s']:8.2f} "
+                        f"{row['batch_latency_p50_ms']:8.1f} {row['batch_latency_p95_ms']:8.1f} "
+                        f"{row['peak_rss_gb']:7.2f}",
+                        flush=True,
+                    )
     for row in rows:
         if row["pattern"] == "cached":
-            twin = [r for r in rows if r["pattern"] == "official" and all(
-                r[key] == row[key] for key in ("teacher", "image_size", "shots"))]
+            twin = [
+                r
+                for r in rows
+                if r["pattern"] == "official" and all(r[key] == row[key] for key in ("teacher", "image_size", "shots"))
+            ]
             if twin:
                 row["speedup_vs_official"] = round(row["queries_per_s"] / twin[0]["queries_per_s"], 2)
     report = {"machine": machine(args.device), "results": rows}

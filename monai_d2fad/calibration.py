@@ -33,8 +33,14 @@ def leave_one_out_scores(detector: FewShotDetector, support: torch.Tensor) -> to
     return torch.cat(scores).cpu()
 
 
-def calibrate_threshold(detector: FewShotDetector, support: torch.Tensor | None, validation_dir: str | None = None,
-                        modality: str | None = None, image_size: int = 128, batch_size: int = 16) -> dict:
+def calibrate_threshold(
+    detector: FewShotDetector,
+    support: torch.Tensor | None,
+    validation_dir: str | None = None,
+    modality: str | None = None,
+    image_size: int = 128,
+    batch_size: int = 16,
+) -> dict:
     """``{"method", "value", ...}``: from ``validation_dir`` when given (best F1), else leave-one-out over
     ``support`` (the reference images)."""
     if validation_dir is None:
@@ -44,11 +50,19 @@ def calibrate_threshold(detector: FewShotDetector, support: torch.Tensor | None,
         return {"method": "loo", "value": float(loo.max()), "normal_scores": loo.tolist()}
     items = folder_items(validation_dir, modality=modality or "generic")
     data = ImageDataset(items, image_size=image_size, modality=modality, progress=False)
-    scores = torch.cat([
-        detector.score(torch.stack([data[j]["image"] for j in range(i, min(i + batch_size, len(data)))]))[0].cpu()
-        for i in range(0, len(data), batch_size)
-    ])
+    scores = torch.cat(
+        [
+            detector.score(torch.stack([data[j]["image"] for j in range(i, min(i + batch_size, len(data)))]))[0].cpu()
+            for i in range(0, len(data), batch_size)
+        ]
+    )
     labels = torch.tensor([it["label"] for it in data.items])
     value, f1 = best_f1_threshold(scores, labels)
-    return {"method": "validation", "value": value, "f1": f1, "folder": validation_dir,
-            "metrics": anomaly_metrics(scores, labels), "count": len(labels)}
+    return {
+        "method": "validation",
+        "value": value,
+        "f1": f1,
+        "folder": validation_dir,
+        "metrics": anomaly_metrics(scores, labels),
+        "count": len(labels),
+    }

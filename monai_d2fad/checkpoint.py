@@ -19,7 +19,14 @@ import torch
 from monai_d2fad.networks.d2fad import D2FAD
 
 __all__ = [
-    "CHECKPOINT_FORMAT", "ModelCard", "checkpoint_dict", "save_checkpoint", "load_checkpoint", "latest_checkpoint",
+    "CHECKPOINT_FORMAT",
+    "ModelCard",
+    "checkpoint_dict",
+    "save_checkpoint",
+    "read_checkpoint",
+    "model_from_checkpoint",
+    "load_checkpoint",
+    "latest_checkpoint",
     "teacher_fingerprint",
 ]
 
@@ -70,8 +77,39 @@ def save_checkpoint(model: D2FAD, path: str | os.PathLike, overwrite: bool = Fal
     return path
 
 
+def read_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict:
+    """The content of a ``monai_d2fad`` checkpoint (or task package), read with ``weights_only=True``."""
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"checkpoint {path} does not exist")
+    try:
+        content = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as e:
+        raise ValueError(f"{path} is not a readable checkpoint: {type(e).__name__}: {e}") from e
+    card = content.get("d2fad") if isinstance(content, dict) else None
+    if not isinstance(card, dict) or card.get("format") != CHECKPOINT_FORMAT:
+        raise ValueError(f"{path} is not a monai_d2fad checkpoint (expected format {CHECKPOINT_FORMAT!r})")
+    return content
+
+
+def model_from_checkpoint(
+    content: dict, teacher_weights: str | os.PathLike | None = "config", source: str = "checkpoint"
+) -> D2FAD:
+    """Rebuild the model of a checkpoint's ``content`` (see ``load_checkpoint``)."""
+    config = dict(content["d2fad"]["config"])
+    if teacher_weights != "config":
+        config["teacher_weights"] = None if teacher_weights is None else str(teacher_weights)
+    model = D2FAD(**config)
+    model.student.load_state_dict(content["student"])
+    model.l2w.load_state_dict(content["l2w"])
+    _check_card(content["d2fad"], model, source)
+    return model
+
+
 def load_checkpoint(
-    path: str | os.PathLike, teacher_weights: str | os.PathLike | None = "config", map_location: str | torch.device = "cpu"
+    path: str | os.PathLike,
+    teacher_weights: str | os.PathLike | None = "config",
+    map_location: str | torch.device = "cpu",
 ) -> D2FAD:
     """Rebuild a ``D2FAD`` from ``path`` (``torch.load(..., weights_only=True)``).
 
@@ -79,24 +117,7 @@ def load_checkpoint(
         teacher_weights: where the teacher's weights come from; ``"config"`` reuses what the checkpoint records
             (``"imagenet"`` or a path). A teacher whose weights differ from training raises an error.
     """
-    path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"checkpoint {path} does not exist")
-    try:
-        ckpt = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as e:
-        raise ValueError(f"{path} is not a readable checkpoint: {type(e).__name__}: {e}") from e
-    card = ckpt.get("d2fad") if isinstance(ckpt, dict) else None
-    if not isinstance(card, dict) or card.get("format") != CHECKPOINT_FORMAT:
-        raise ValueError(f"{path} is not a monai_d2fad checkpoint (expected format {CHECKPOINT_FORMAT!r})")
-    config = dict(card["config"])
-    if teacher_weights != "config":
-        config["teacher_weights"] = None if teacher_weights is None else str(teacher_weights)
-    model = D2FAD(**config)
-    model.student.load_state_dict(ckpt["student"])
-    model.l2w.load_state_dict(ckpt["l2w"])
-    _check_card(card, model, path)
-    return model.to(map_location)
+    return model_from_checkpoint(read_checkpoint(path), teacher_weights, os.fspath(path)).to(map_location)
 
 
 def _check_card(card: dict, model: D2FAD, source: str) -> None:
@@ -119,6 +140,9 @@ def _check_card(card: dict, model: D2FAD, source: str) -> None:
 def latest_checkpoint(directory: str, prefix: str = "checkpoint_epoch=") -> str | None:
     """The newest ``<prefix><epoch>.pt`` that MONAI's ``CheckpointSaver`` wrote in ``directory``, or None."""
     pattern = re.compile(re.escape(prefix) + r"(\d+)\.pt$")
-    found = [(int(m.group(1)), p) for p in glob.glob(os.path.join(directory, f"{prefix}*.pt"))
-             if (m := pattern.search(os.path.basename(p)))]
+    found = [
+        (int(m.group(1)), p)
+        for p in glob.glob(os.path.join(directory, f"{prefix}*.pt"))
+        if (m := pattern.search(os.path.basename(p)))
+    ]
     return max(found)[1] if found else None

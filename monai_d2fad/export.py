@@ -18,6 +18,7 @@ import torch
 
 from monai_d2fad.inference import FewShotDetector
 from monai_d2fad.scoring import image_score
+from monai_d2fad.task_package import open_task
 
 __all__ = ["BakedScorer", "SupportInputScorer", "export_torchscript", "export_onnx", "max_difference"]
 
@@ -64,8 +65,15 @@ def export_onnx(module: torch.nn.Module, example: tuple[torch.Tensor, ...], path
     shapes = {"images": {0: batch}}
     if isinstance(module, SupportInputScorer):
         shapes["support"] = {0: torch.export.Dim("shots", min=1, max=64)}
-    program = torch.onnx.export(module.eval(), example, input_names=_names(module), output_names=["score", "map"],
-                                dynamic_shapes=shapes, dynamo=True, verbose=False)
+    program = torch.onnx.export(
+        module.eval(),
+        example,
+        input_names=_names(module),
+        output_names=["score", "map"],
+        dynamic_shapes=shapes,
+        dynamo=True,
+        verbose=False,
+    )
     program.save(path)
     return path
 
@@ -87,8 +95,6 @@ def max_difference(path: str, module: torch.nn.Module, inputs: tuple[torch.Tenso
 
 
 def main(argv: list[str] | None = None) -> dict:
-    from monai_d2fad.predict import load_package  # the same package/checkpoint handling as predict
-
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--checkpoint", required=True, help="task package, or checkpoint with --support")
     p.add_argument("--support", default=None, help="normal references (folder, list file or image)")
@@ -98,12 +104,17 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--modality", default=None)
     p.add_argument("--image_size", type=int, default=128)
     p.add_argument("--tolerance", type=float, default=1e-4, help="largest accepted difference from eager PyTorch")
+    p.add_argument("--teacher_weights", default="config", help="teacher weights if not where the checkpoint says")
     p.add_argument("--overwrite", action="store_true")
     args = p.parse_args(argv)
     if os.path.exists(args.output) and not args.overwrite:
         raise SystemExit(f"{args.output} exists; pass --overwrite to replace it")
-    args.device, args.teacher_weights, args.threshold, args.validation = "cpu", "config", None, None
-    package = load_package(args)
+    try:
+        package = open_task(
+            args.checkpoint, args.support, args.modality, args.image_size, teacher_weights=args.teacher_weights
+        )
+    except (FileNotFoundError, ValueError) as e:
+        raise SystemExit(f"error: {e}") from e
     detector = package.detector
     module = SupportInputScorer(detector) if args.supports_as_input else BakedScorer(detector)
     size = package.image_size

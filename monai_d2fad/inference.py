@@ -108,8 +108,14 @@ class AnomalyMapNetwork(FewShotDetector):
         teacher_weights: see ``checkpoint.load_checkpoint``.
     """
 
-    def __init__(self, checkpoint: str, support: str | Sequence[str], modality: str | None = None,
-                 image_size: int = 128, teacher_weights: str | None = "config"):
+    def __init__(
+        self,
+        checkpoint: str,
+        support: str | Sequence[str],
+        modality: str | None = None,
+        image_size: int = 128,
+        teacher_weights: str | None = "config",
+    ):
         super().__init__(load_checkpoint(checkpoint, teacher_weights=teacher_weights))
         self.model.requires_grad_(False)  # scoring only: no autograd graph when called as network(images)
         images = torch.stack([load_image(p, modality, image_size) for p in support_paths(support)])

@@ -47,7 +47,9 @@ def anomaly_metrics(scores: torch.Tensor | Sequence[float], labels: torch.Tensor
     }
 
 
-def best_f1_threshold(scores: torch.Tensor | Sequence[float], labels: torch.Tensor | Sequence[int]) -> tuple[float, float]:
+def best_f1_threshold(
+    scores: torch.Tensor | Sequence[float], labels: torch.Tensor | Sequence[int]
+) -> tuple[float, float]:
     """The threshold (images scoring >= it are anomalous) with the best F1 on labelled data, and that F1."""
     _, _, thresholds, precision, recall = _pr_curve(scores, labels)
     f1 = _f1(precision, recall)
@@ -63,7 +65,9 @@ class FewShotMetric(Metric):
 
     required_output_keys = ("score", "label", "set")
 
-    def __init__(self, name: str = "auroc", output_transform: Callable = lambda x: x, device: str | torch.device = "cpu"):
+    def __init__(
+        self, name: str = "auroc", output_transform: Callable = lambda x: x, device: str | torch.device = "cpu"
+    ):
         if name not in METRIC_NAMES:
             raise ValueError(f"unknown metric {name!r}; choose one of {METRIC_NAMES}")
         self.name = name

@@ -24,18 +24,10 @@ import torch
 from PIL import Image
 from tqdm import tqdm
 
-from monai_d2fad.checkpoint import load_checkpoint
 from monai_d2fad.data.images import ReadImaged, expand_slices
 from monai_d2fad.data.tasks import list_images
-from monai_d2fad.inference import support_paths
 from monai_d2fad.scoring import image_score
-from monai_d2fad.task_package import (
-    TaskPackage,
-    build_task_package,
-    choose_threshold,
-    is_task_package,
-    load_task_package,
-)
+from monai_d2fad.task_package import TaskPackage, open_task
 from monai_d2fad.transforms.io import ImageReadError
 from monai_d2fad.visualize import overlay
 
@@ -83,12 +75,24 @@ def _heatmap_name(path: str, slice_index, root: str) -> str:
 def _check_outputs(output: str, overwrite: bool) -> None:
     existing = [n for n in OUTPUTS if os.path.exists(os.path.join(output, n))]
     if existing and not overwrite:
-        raise FileExistsError(f"{output} already holds {existing}; pass --overwrite to replace them or choose another --output")
+        raise FileExistsError(
+            f"{output} already holds {existing}; pass --overwrite to replace them or choose another --output"
+        )
 
 
-def predict(package: TaskPackage, input_path: str, output: str, batch_size: int = 16, num_workers: int = 0,
-            precision: str = "fp32", channels_last: bool = True, compile: bool = False, overwrite: bool = False,
-            heatmaps: bool = True, progress: bool = True) -> dict:
+def predict(
+    package: TaskPackage,
+    input_path: str,
+    output: str,
+    batch_size: int = 16,
+    num_workers: int = 0,
+    precision: str = "fp32",
+    channels_last: bool = True,
+    compile: bool = False,
+    overwrite: bool = False,
+    heatmaps: bool = True,
+    progress: bool = True,
+) -> dict:
     """Score every image under ``input_path``; returns the summary also written to ``summary.json``."""
     _check_outputs(output, overwrite)
     items = expand_slices(list_images(input_path))
@@ -96,12 +100,19 @@ def predict(package: TaskPackage, input_path: str, output: str, batch_size: int 
     if channels_last:
         detector.model.to(memory_format=torch.channels_last)  # conv weights; the 5-D support cache stays
     scorer = torch.compile(detector) if compile else detector
-    autocast = (torch.autocast(device.type, dtype=PRECISIONS[precision])
-                if PRECISIONS[precision] is not None and device.type == "cuda" else nullcontext())
+    autocast = (
+        torch.autocast(device.type, dtype=PRECISIONS[precision])
+        if PRECISIONS[precision] is not None and device.type == "cuda"
+        else nullcontext()
+    )
     threshold = float(package.threshold["value"])
     os.makedirs(os.path.join(output, "heatmaps"), exist_ok=True)
-    loader = torch.utils.data.DataLoader(PredictionDataset(items, package.modality, package.image_size),
-                                         batch_size=batch_size, num_workers=num_workers, collate_fn=_collate)
+    loader = torch.utils.data.DataLoader(
+        PredictionDataset(items, package.modality, package.image_size),
+        batch_size=batch_size,
+        num_workers=num_workers,
+        collate_fn=_collate,
+    )
     skipped, scored, anomalous, start = [], 0, 0, time.perf_counter()
     with open(os.path.join(output, "predictions.csv"), "w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
@@ -124,19 +135,36 @@ def predict(package: TaskPackage, input_path: str, output: str, batch_size: int 
                     pixels = (views[i].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
                     Image.fromarray(pixels).save(os.path.join(output, name))
                 is_anomalous = float(scores[i]) >= threshold
-                writer.writerow([path, "" if slice_index is None else slice_index, f"{float(scores[i]):.6g}",
-                                 int(is_anomalous), name])
+                writer.writerow(
+                    [
+                        path,
+                        "" if slice_index is None else slice_index,
+                        f"{float(scores[i]):.6g}",
+                        int(is_anomalous),
+                        name,
+                    ]
+                )
                 scored += 1
                 anomalous += int(is_anomalous)
     seconds = time.perf_counter() - start
     for s in skipped:
         logger.warning("skipped %s", s["reason"])
     summary = {
-        "inputs": len(items), "scored": scored, "anomalous": anomalous, "normal": scored - anomalous,
-        "skipped": len(skipped), "skipped_files": skipped, "threshold": package.threshold,
-        "modality": package.modality, "image_size": package.image_size, "references": package.support_files,
-        "heatmap_range": [0.0, 2 * threshold], "device": str(device), "precision": precision,
-        "seconds": round(seconds, 3), "images_per_second": round(scored / seconds, 2) if seconds > 0 else None,
+        "inputs": len(items),
+        "scored": scored,
+        "anomalous": anomalous,
+        "normal": scored - anomalous,
+        "skipped": len(skipped),
+        "skipped_files": skipped,
+        "threshold": package.threshold,
+        "modality": package.modality,
+        "image_size": package.image_size,
+        "references": package.support_files,
+        "heatmap_range": [0.0, 2 * threshold],
+        "device": str(device),
+        "precision": precision,
+        "seconds": round(seconds, 3),
+        "images_per_second": round(scored / seconds, 2) if seconds > 0 else None,
     }
     with open(os.path.join(output, "summary.json"), "w", encoding="utf-8") as f:
         json.dump(summary, f, indent=2)
@@ -158,8 +186,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--batch_size", type=int, default=16)
     p.add_argument("--num_workers", type=int, default=0, help="loader processes reading images")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    p.add_argument("--threshold", type=_threshold_arg, default=None,
-                   help="decision threshold: a number or 'loo' (default: the package's, else 'loo')")
+    p.add_argument(
+        "--threshold",
+        type=_threshold_arg,
+        default=None,
+        help="decision threshold: a number or 'loo' (default: the package's, else 'loo')",
+    )
     p.add_argument("--validation", default=None, help="labelled folder (good/ + abnormal kinds) to calibrate on")
     p.add_argument("--precision", choices=sorted(PRECISIONS), default="fp32", help="autocast on CUDA")
     p.add_argument("--no_channels_last", action="store_true", help="keep NCHW memory layout")
@@ -170,34 +202,40 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def load_package(args: argparse.Namespace) -> TaskPackage:
-    """A task package from ``--checkpoint`` (a package file, or a checkpoint plus ``--support``)."""
-    if is_task_package(args.checkpoint):
-        package = load_task_package(args.checkpoint, args.teacher_weights, args.device)
-        if args.threshold is not None or args.validation:  # the cached references are kept as they are
-            package.threshold = choose_threshold(package.detector, args.threshold or "loo", args.validation,
-                                                 package.support_files, package.modality, package.image_size)
-        return package
-    if args.support is None:
-        raise SystemExit("--support is needed with a checkpoint (or pass a task package as --checkpoint)")
-    model = load_checkpoint(args.checkpoint, teacher_weights=args.teacher_weights)
-    return build_task_package(model, support_paths(args.support), args.modality, args.image_size,
-                              args.threshold or "loo", args.validation, args.device)
-
-
 def main(argv: list[str] | None = None) -> dict:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
     args = parse_args(argv)
     try:
         _check_outputs(args.output, args.overwrite)
-        package = load_package(args)
-        summary = predict(package, args.input, args.output, args.batch_size, args.num_workers, args.precision,
-                          not args.no_channels_last, args.compile, args.overwrite, not args.no_heatmaps)
+        package = open_task(
+            args.checkpoint,
+            args.support,
+            args.modality,
+            args.image_size,
+            args.threshold,
+            args.validation,
+            args.teacher_weights,
+            args.device,
+        )
+        summary = predict(
+            package,
+            args.input,
+            args.output,
+            args.batch_size,
+            args.num_workers,
+            args.precision,
+            not args.no_channels_last,
+            args.compile,
+            args.overwrite,
+            not args.no_heatmaps,
+        )
     except (FileExistsError, FileNotFoundError, ValueError) as e:
         raise SystemExit(f"error: {e}") from e
-    print(f"scored {summary['scored']} of {summary['inputs']} images ({summary['anomalous']} anomalous at threshold "
-          f"{summary['threshold']['value']:.6g}, {summary['threshold']['method']}); skipped {summary['skipped']}; "
-          f"{summary['images_per_second']} images/s; results in {args.output}")
+    print(
+        f"scored {summary['scored']} of {summary['inputs']} images ({summary['anomalous']} anomalous at threshold "
+        f"{summary['threshold']['value']:.6g}, {summary['threshold']['method']}); skipped {summary['skipped']}; "
+        f"{summary['images_per_second']} images/s; results in {args.output}"
+    )
     return summary
 
 

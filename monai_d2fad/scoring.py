@@ -62,7 +62,9 @@ def anomaly_map(
     """Upsample per-scale distance maps ``[B, h, w]`` to ``size``, combine them, blur: ``[B, 1, H, W]``."""
     if combine not in MAP_COMBINE:
         raise ValueError(f"unknown map combine {combine!r}; choose one of {MAP_COMBINE}")
-    up = [F.interpolate(d.unsqueeze(1).float(), size=tuple(size), mode="bilinear", align_corners=True) for d in distances]
+    up = [
+        F.interpolate(d.unsqueeze(1).float(), size=tuple(size), mode="bilinear", align_corners=True) for d in distances
+    ]
     out = up[0]
     for m in up[1:]:
         out = out + m if combine == "sum" else out * m

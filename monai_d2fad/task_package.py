@@ -18,13 +18,21 @@ from dataclasses import dataclass
 import torch
 
 from monai_d2fad.calibration import calibrate_threshold
-from monai_d2fad.checkpoint import ModelCard, checkpoint_dict, load_checkpoint
+from monai_d2fad.checkpoint import checkpoint_dict, model_from_checkpoint, read_checkpoint
 from monai_d2fad.data.images import load_image
 from monai_d2fad.inference import FewShotDetector, support_paths
 from monai_d2fad.networks.d2fad import D2FAD
 
-__all__ = ["PACKAGE_FORMAT", "TaskPackage", "choose_threshold", "build_task_package", "save_task_package", "load_task_package",
-           "is_task_package"]
+__all__ = [
+    "PACKAGE_FORMAT",
+    "TaskPackage",
+    "choose_threshold",
+    "build_task_package",
+    "save_task_package",
+    "load_task_package",
+    "is_task_package",
+    "open_task",
+]
 
 PACKAGE_FORMAT = "monai_d2fad.task_package/1"
 
@@ -44,9 +52,14 @@ def _load_references(support_files: list[str], modality: str | None, image_size:
     return torch.stack([load_image(p, modality, image_size) for p in support_files])
 
 
-def choose_threshold(detector: FewShotDetector, threshold: float | str = "loo", validation_dir: str | None = None,
-                     support_files: list[str] | None = None, modality: str | None = None,
-                     image_size: int = 128) -> dict:
+def choose_threshold(
+    detector: FewShotDetector,
+    threshold: float | str = "loo",
+    validation_dir: str | None = None,
+    support_files: list[str] | None = None,
+    modality: str | None = None,
+    image_size: int = 128,
+) -> dict:
     """A threshold record: ``validation_dir`` (best F1) if given, else a number, else ``"loo"`` over the references
     in ``support_files`` (see ``calibration``)."""
     if validation_dir is None and not isinstance(threshold, str):
@@ -57,9 +70,15 @@ def choose_threshold(detector: FewShotDetector, threshold: float | str = "loo", 
     return calibrate_threshold(detector, references, validation_dir, modality, image_size)
 
 
-def build_task_package(model: D2FAD, support_files: list[str], modality: str | None = None, image_size: int = 128,
-                       threshold: float | str = "loo", validation_dir: str | None = None,
-                       device: str | torch.device = "cpu") -> TaskPackage:
+def build_task_package(
+    model: D2FAD,
+    support_files: list[str],
+    modality: str | None = None,
+    image_size: int = 128,
+    threshold: float | str = "loo",
+    validation_dir: str | None = None,
+    device: str | torch.device = "cpu",
+) -> TaskPackage:
     """Encode ``support_files`` with ``model`` and choose the threshold (see ``choose_threshold``)."""
     images = _load_references(support_files, modality, image_size)
     detector = FewShotDetector(model.to(device)).set_support(images)
@@ -88,25 +107,63 @@ def save_task_package(package: TaskPackage, path: str, overwrite: bool = False) 
 
 
 def is_task_package(path: str) -> bool:
+    """Whether ``path`` is a task package (a plain checkpoint is not)."""
     try:
-        content = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception:
+        return "package" in read_checkpoint(path)
+    except (FileNotFoundError, ValueError):
         return False
-    return isinstance(content, dict) and content.get("package", {}).get("format") == PACKAGE_FORMAT
 
 
-def load_task_package(path: str, teacher_weights: str | None = "config",
-                      device: str | torch.device = "cpu") -> TaskPackage:
-    """Rebuild the detector of a package with its cached references (``weights_only`` loading)."""
-    content = torch.load(path, map_location="cpu", weights_only=True)
-    info = content.get("package", {}) if isinstance(content, dict) else {}
+def _package_from(content: dict, source: str, teacher_weights: str | None, device: str | torch.device) -> TaskPackage:
+    info = content.get("package", {})
     if info.get("format") != PACKAGE_FORMAT:
-        raise ValueError(f"{path} is not a monai_d2fad task package (expected format {PACKAGE_FORMAT!r})")
-    model = load_checkpoint(path, teacher_weights=teacher_weights).to(device)
-    ModelCard(model).load_state_dict(content["d2fad"])
+        raise ValueError(f"{source} is not a monai_d2fad task package (expected format {PACKAGE_FORMAT!r})")
+    model = model_from_checkpoint(content, teacher_weights, source).to(device)
     detector = FewShotDetector(model).set_support_cache(info["features"], info["keys"])
-    return TaskPackage(detector, info["modality"], int(info["image_size"]), json.loads(info["threshold"]),
-                       list(info["support_files"]))
+    return TaskPackage(
+        detector, info["modality"], int(info["image_size"]), json.loads(info["threshold"]), list(info["support_files"])
+    )
+
+
+def load_task_package(
+    path: str, teacher_weights: str | None = "config", device: str | torch.device = "cpu"
+) -> TaskPackage:
+    """Rebuild the detector of a package with its cached references (``weights_only`` loading)."""
+    return _package_from(read_checkpoint(path), path, teacher_weights, device)
+
+
+def open_task(
+    checkpoint: str,
+    support: str | None = None,
+    modality: str | None = None,
+    image_size: int = 128,
+    threshold: float | str | None = None,
+    validation_dir: str | None = None,
+    teacher_weights: str | None = "config",
+    device: str | torch.device = "cpu",
+) -> TaskPackage:
+    """A ready task from a package file, or from a checkpoint plus ``support`` references (what ``predict`` and
+    ``export`` take). A ``threshold``/``validation_dir`` given replaces a package's threshold; its cached
+    references are kept as they are."""
+    content = read_checkpoint(checkpoint)
+    if "package" in content:
+        package = _package_from(content, checkpoint, teacher_weights, device)
+        if threshold is not None or validation_dir:
+            package.threshold = choose_threshold(
+                package.detector,
+                threshold or "loo",
+                validation_dir,
+                package.support_files,
+                package.modality,
+                package.image_size,
+            )
+        return package
+    if support is None:
+        raise ValueError(f"{checkpoint} is a checkpoint: give the normal references (--support), or a task package")
+    model = model_from_checkpoint(content, teacher_weights, checkpoint)
+    return build_task_package(
+        model, support_paths(support), modality, image_size, threshold or "loo", validation_dir, device
+    )
 
 
 def _threshold_arg(value: str) -> float | str:
@@ -116,12 +173,18 @@ def _threshold_arg(value: str) -> float | str:
 def main(argv: list[str] | None = None) -> str:
     p = argparse.ArgumentParser(description="Freeze a checkpoint and a task's normal references into one file.")
     p.add_argument("--checkpoint", required=True, help="monai_d2fad checkpoint (e.g. models/model.pt)")
-    p.add_argument("--support", required=True, help="folder of normal references, a support list file or one image")
+    p.add_argument("--support", required=True, help="normal references: a folder, a support list file or one image")
     p.add_argument("--output", required=True, help="package file to write")
-    p.add_argument("--modality", default=None, help="preprocessing preset: generic, xray, mri, ct, fundus, histopathology")
+    p.add_argument(
+        "--modality", default=None, help="preprocessing preset: generic, xray, mri, ct, fundus, histopathology"
+    )
     p.add_argument("--image_size", type=int, default=128)
-    p.add_argument("--threshold", type=_threshold_arg, default="loo",
-                   help="a number, or 'loo' (leave-one-out over the references; see --validation)")
+    p.add_argument(
+        "--threshold",
+        type=_threshold_arg,
+        default="loo",
+        help="a number, or 'loo' (leave-one-out over the references; see --validation)",
+    )
     p.add_argument("--validation", default=None, help="labelled folder (good/ + abnormal kinds) to calibrate on")
     p.add_argument("--teacher_weights", default="config", help="teacher weights if not where the checkpoint says")
     p.add_argument("--device", default="cpu")
@@ -129,12 +192,24 @@ def main(argv: list[str] | None = None) -> str:
     args = p.parse_args(argv)
     if os.path.exists(args.output) and not args.overwrite:
         raise SystemExit(f"{args.output} exists; pass --overwrite to replace it")
-    model = load_checkpoint(args.checkpoint, teacher_weights=args.teacher_weights)
-    package = build_task_package(model, support_paths(args.support), args.modality, args.image_size, args.threshold,
-                                 args.validation, args.device)
+    try:
+        package = open_task(
+            args.checkpoint,
+            args.support,
+            args.modality,
+            args.image_size,
+            args.threshold,
+            args.validation,
+            args.teacher_weights,
+            args.device,
+        )
+    except (FileNotFoundError, ValueError) as e:
+        raise SystemExit(f"error: {e}") from e
     save_task_package(package, args.output, overwrite=args.overwrite)
-    print(f"wrote {args.output}: {len(package.support_files)} references, threshold {package.threshold['value']:.6g} "
-          f"({package.threshold['method']})")
+    print(
+        f"wrote {args.output}: {len(package.support_files)} references, threshold {package.threshold['value']:.6g} "
+        f"({package.threshold['method']})"
+    )
     return args.output
 
 

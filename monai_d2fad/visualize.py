@@ -14,8 +14,9 @@ def jet(values: torch.Tensor) -> torch.Tensor:
     return torch.cat(channels, dim=1).clamp(0, 1)
 
 
-def overlay(images: torch.Tensor, maps: torch.Tensor, vmin: float | None = None, vmax: float | None = None,
-            alpha: float = 0.45) -> torch.Tensor:
+def overlay(
+    images: torch.Tensor, maps: torch.Tensor, vmin: float | None = None, vmax: float | None = None, alpha: float = 0.45
+) -> torch.Tensor:
     """Blend anomaly maps onto RGB images.
 
     Maps are scaled with one range for all images (``vmin``/``vmax``, default: this batch's range): per-image

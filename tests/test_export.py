@@ -29,8 +29,18 @@ def test_export_matches_eager(tmp_path, detector, fmt, baked):
 
 
 def test_export_command_from_a_task_package(tmp_path, checkpoint_file, references):
-    package = make_package(["--checkpoint", checkpoint_file, "--support", references, "--output",
-                            str(tmp_path / "t.task.pt"), "--image_size", "64"])
+    package = make_package(
+        [
+            "--checkpoint",
+            checkpoint_file,
+            "--support",
+            references,
+            "--output",
+            str(tmp_path / "t.task.pt"),
+            "--image_size",
+            "64",
+        ]
+    )
     result = export_main(["--checkpoint", package, "--format", "torchscript", "--output", str(tmp_path / "t.ts")])
     assert result["difference"] < 1e-4
     with pytest.raises(SystemExit, match="--overwrite"):

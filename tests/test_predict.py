@@ -36,8 +36,22 @@ def _rows(output):
 
 def test_predict_mixed_folder(tmp_path, checkpoint_file, references, inputs):
     out = str(tmp_path / "out")
-    summary = main(["--checkpoint", checkpoint_file, "--support", references, "--input", inputs, "--output", out,
-                    "--image_size", "64", "--batch_size", "2"])
+    summary = main(
+        [
+            "--checkpoint",
+            checkpoint_file,
+            "--support",
+            references,
+            "--input",
+            inputs,
+            "--output",
+            out,
+            "--image_size",
+            "64",
+            "--batch_size",
+            "2",
+        ]
+    )
     rows = _rows(out)
     assert summary["inputs"] == 8 and summary["scored"] == 7 == len(rows) and summary["skipped"] == 1
     assert summary["skipped_files"][0]["path"].endswith("broken.png")
@@ -51,8 +65,19 @@ def test_predict_mixed_folder(tmp_path, checkpoint_file, references, inputs):
 
 def test_outputs_are_not_overwritten(tmp_path, checkpoint_file, references, inputs):
     out = str(tmp_path / "out")
-    args = ["--checkpoint", checkpoint_file, "--support", references, "--input", inputs, "--output", out,
-            "--image_size", "64", "--no_heatmaps"]
+    args = [
+        "--checkpoint",
+        checkpoint_file,
+        "--support",
+        references,
+        "--input",
+        inputs,
+        "--output",
+        out,
+        "--image_size",
+        "64",
+        "--no_heatmaps",
+    ]
     main(args)
     before = open(os.path.join(out, "predictions.csv")).read()
     with pytest.raises(SystemExit, match="--overwrite"):
@@ -62,8 +87,20 @@ def test_outputs_are_not_overwritten(tmp_path, checkpoint_file, references, inpu
 
 
 def test_package_scores_equal_the_detector(tmp_path, checkpoint_file, references):
-    package_file = make_package(["--checkpoint", checkpoint_file, "--support", references, "--output",
-                                 str(tmp_path / "t.task.pt"), "--image_size", "64", "--threshold", "0.5"])
+    package_file = make_package(
+        [
+            "--checkpoint",
+            checkpoint_file,
+            "--support",
+            references,
+            "--output",
+            str(tmp_path / "t.task.pt"),
+            "--image_size",
+            "64",
+            "--threshold",
+            "0.5",
+        ]
+    )
     out = str(tmp_path / "out")
     summary = main(["--checkpoint", package_file, "--input", references, "--output", out])
     assert summary["threshold"] == {"method": "given", "value": 0.5}
@@ -75,11 +112,23 @@ def test_package_scores_equal_the_detector(tmp_path, checkpoint_file, references
     expected = package.detector.score(images)[0]
     got = torch.tensor([float(r["score"]) for r in rows])
     assert torch.allclose(got, expected, rtol=1e-5, atol=1e-6)  # channels-last path equals the plain detector
-    again = main(["--checkpoint", package_file, "--input", references, "--output", out, "--threshold", "0.9",
-                  "--overwrite", "--no_heatmaps"])
+    again = main(
+        [
+            "--checkpoint",
+            package_file,
+            "--input",
+            references,
+            "--output",
+            out,
+            "--threshold",
+            "0.9",
+            "--overwrite",
+            "--no_heatmaps",
+        ]
+    )
     assert again["threshold"] == {"method": "given", "value": 0.9}
 
 
 def test_checkpoint_without_support_is_explained(tmp_path, checkpoint_file, references):
-    with pytest.raises(SystemExit, match="--support"):
+    with pytest.raises(SystemExit, match="--support"):  # a checkpoint alone holds no references
         main(["--checkpoint", checkpoint_file, "--input", references, "--output", str(tmp_path / "out")])

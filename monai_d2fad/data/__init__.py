@@ -7,7 +7,22 @@ from monai_d2fad.data.synthetic import SYNTHETIC_TASKS, discover_or_make_synthet
 from monai_d2fad.data.tasks import Task, discover_tasks, folder_items, leave_one_task_out, list_images, load_task
 
 __all__ = [
-    "EpisodeDataset", "ImageDataset", "ReadImaged", "expand_slices", "load_image", "draw_support", "read_support_list",
-    "support_list_path", "write_support_lists", "SYNTHETIC_TASKS", "make_synthetic_tasks", "discover_or_make_synthetic", "Task", "discover_tasks",
-    "leave_one_task_out", "list_images", "folder_items", "load_task",
+    "EpisodeDataset",
+    "ImageDataset",
+    "ReadImaged",
+    "expand_slices",
+    "load_image",
+    "draw_support",
+    "read_support_list",
+    "support_list_path",
+    "write_support_lists",
+    "SYNTHETIC_TASKS",
+    "make_synthetic_tasks",
+    "discover_or_make_synthetic",
+    "Task",
+    "discover_tasks",
+    "leave_one_task_out",
+    "list_images",
+    "folder_items",
+    "load_task",
 ]

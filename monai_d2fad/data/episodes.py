@@ -58,7 +58,9 @@ class EpisodeDataset(torch.utils.data.Dataset):
                 rng = np.random.default_rng([seed, zlib.crc32(task.name.encode())])
                 normal = [normal[i] for i in sorted(rng.choice(len(normal), max_per_task, replace=False))]
             items += normal
-        self.images = ImageDataset(items, image_size, on_error=on_error, cache_dir=cache_dir, progress=progress, **preset)
+        self.images = ImageDataset(
+            items, image_size, on_error=on_error, cache_dir=cache_dir, progress=progress, **preset
+        )
         self.pools: dict[str, list[int]] = {}
         for i, item in enumerate(self.images.items):
             self.pools.setdefault(item["task"], []).append(i)

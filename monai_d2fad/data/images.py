@@ -10,7 +10,13 @@ import torch
 from monai.data import CacheDataset, PersistentDataset
 from monai.transforms import Compose, Transform
 
-from monai_d2fad.transforms.io import ITK_EXTENSIONS, NIFTI_EXTENSIONS, ImageReadError, LoadMedicalImaged, reraise_read_errors
+from monai_d2fad.transforms.io import (
+    ITK_EXTENSIONS,
+    NIFTI_EXTENSIONS,
+    ImageReadError,
+    LoadMedicalImaged,
+    reraise_read_errors,
+)
 from monai_d2fad.transforms.presets import modality_transform, normalize_modality
 
 __all__ = ["load_image", "ReadImaged", "ImageDataset", "expand_slices"]
@@ -114,7 +120,9 @@ class ImageDataset(torch.utils.data.Dataset):
     def _cached(items: list[dict], read: ReadImaged, cache_dir: str | None, num_workers: int | None, progress: bool):
         if cache_dir:
             return PersistentDataset(items, transform=Compose([read]), cache_dir=cache_dir)
-        return CacheDataset(items, transform=Compose([read]), num_workers=num_workers, progress=progress, copy_cache=False)
+        return CacheDataset(
+            items, transform=Compose([read]), num_workers=num_workers, progress=progress, copy_cache=False
+        )
 
     def __len__(self) -> int:
         return len(self.valid)

@@ -117,10 +117,24 @@ def make_synthetic_tasks(
     return folders
 
 
-def _write_task(task_dir: str, name: str, pattern: Callable, rng: np.random.Generator, n_train: int, n_val: int,
-                n_test: int, size: int, seed: int) -> None:
-    layout = [("train", "good", n_train), ("val", "good", n_val), ("val", "anomaly", n_val),
-              ("test", "good", n_test), ("test", "anomaly", n_test)]
+def _write_task(
+    task_dir: str,
+    name: str,
+    pattern: Callable,
+    rng: np.random.Generator,
+    n_train: int,
+    n_val: int,
+    n_test: int,
+    size: int,
+    seed: int,
+) -> None:
+    layout = [
+        ("train", "good", n_train),
+        ("val", "good", n_val),
+        ("val", "anomaly", n_val),
+        ("test", "good", n_test),
+        ("test", "anomaly", n_test),
+    ]
     for split, kind, n in layout:
         os.makedirs(os.path.join(task_dir, split, kind), exist_ok=True)
         for i in range(n):
@@ -129,8 +143,18 @@ def _write_task(task_dir: str, name: str, pattern: Callable, rng: np.random.Gene
                 img = _anomaly(img, rng)
             _write(os.path.join(task_dir, split, kind, f"{name}_{split}_{kind}_{i:03d}.png"), img)
     with open(os.path.join(task_dir, "meta.json"), "w", encoding="utf-8") as f:
-        json.dump({"task": name, "modality": "generic", "synthetic": True, "source": "monai_d2fad.data.synthetic",
-                   "size": size, "seed": seed}, f, indent=2)
+        json.dump(
+            {
+                "task": name,
+                "modality": "generic",
+                "synthetic": True,
+                "source": "monai_d2fad.data.synthetic",
+                "size": size,
+                "seed": seed,
+            },
+            f,
+            indent=2,
+        )
 
 
 def discover_or_make_synthetic(root: str, size: int = 64, **kwargs) -> dict[str, Task]:

@@ -12,7 +12,18 @@ from dataclasses import dataclass, field
 from monai_d2fad.transforms.io import IMAGE_EXTENSIONS
 from monai_d2fad.transforms.presets import normalize_modality
 
-__all__ = ["Task", "discover_tasks", "load_task", "leave_one_task_out", "list_images", "is_image_file", "is_dicom_file", "folder_items", "SPLITS", "NORMAL_KIND"]
+__all__ = [
+    "Task",
+    "discover_tasks",
+    "load_task",
+    "leave_one_task_out",
+    "list_images",
+    "is_image_file",
+    "is_dicom_file",
+    "folder_items",
+    "SPLITS",
+    "NORMAL_KIND",
+]
 
 SPLITS = ("train", "val", "test")
 NORMAL_KIND = "good"
@@ -26,7 +37,7 @@ def is_image_file(name: str) -> bool:
 
 
 def is_dicom_file(path: str) -> bool:
-    """A DICOM Part 10 file, whatever its name ("DICM" after the 128-byte preamble); PACS exports often lack ``.dcm``."""
+    """A DICOM Part 10 file whatever its name ("DICM" after the 128-byte preamble): PACS exports lack ``.dcm``."""
     try:
         with open(path, "rb") as f:
             return f.read(132)[128:] == b"DICM"
@@ -46,7 +57,9 @@ def list_images(root: str) -> list[dict]:
     if not os.path.isdir(root):
         raise FileNotFoundError(f"{root} is neither an image file nor a folder")
     found = [
-        os.path.join(d, f) for d, _, files in sorted(os.walk(root)) for f in sorted(files)
+        os.path.join(d, f)
+        for d, _, files in sorted(os.walk(root))
+        for f in sorted(files)
         if is_image_file(f) or ("." not in f and is_dicom_file(os.path.join(d, f)))
     ]
     if not found:

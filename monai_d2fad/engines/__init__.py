@@ -3,4 +3,11 @@
 from monai_d2fad.engines.evaluator import EvaluationDataset, EvaluationSet, FewShotEvaluator, evaluation_sets
 from monai_d2fad.engines.trainer import EpisodicTrainer, resume_from_latest
 
-__all__ = ["EpisodicTrainer", "resume_from_latest", "FewShotEvaluator", "EvaluationSet", "EvaluationDataset", "evaluation_sets"]
+__all__ = [
+    "EpisodicTrainer",
+    "resume_from_latest",
+    "FewShotEvaluator",
+    "EvaluationSet",
+    "EvaluationDataset",
+    "evaluation_sets",
+]

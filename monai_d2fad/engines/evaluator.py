@@ -45,21 +45,26 @@ def evaluation_sets(
         task.items(split)  # a clear error now if the split is missing
         lists = write_support_lists(task, support_dir, shot_list, seed_list)
         for (k, seed), path in sorted(lists.items()):
-            sets.append(EvaluationSet(f"{task.name}/{k}-shot/seed{seed}", task, read_support_list(path, task.root), split))
+            sets.append(
+                EvaluationSet(f"{task.name}/{k}-shot/seed{seed}", task, read_support_list(path, task.root), split)
+            )
     return sets
 
 
 class EvaluationDataset(torch.utils.data.Dataset):
     """Every image of every set's split, tagged with its set name; each task's images are decoded once."""
 
-    def __init__(self, sets: Sequence[EvaluationSet], image_size: int = 128, cache_dir: str | None = None,
-                 progress: bool = False):
+    def __init__(
+        self, sets: Sequence[EvaluationSet], image_size: int = 128, cache_dir: str | None = None, progress: bool = False
+    ):
         self.sets = list(sets)
         self.images: dict[tuple[str, str], ImageDataset] = {}
         for s in self.sets:
             key = (s.task.name, s.split)
             if key not in self.images:
-                self.images[key] = ImageDataset(s.task.items(s.split), image_size, cache_dir=cache_dir, progress=progress)
+                self.images[key] = ImageDataset(
+                    s.task.items(s.split), image_size, cache_dir=cache_dir, progress=progress
+                )
         self.index = [(s, i) for s in self.sets for i in range(len(self.images[(s.task.name, s.split)]))]
 
     def __len__(self) -> int:
@@ -88,15 +93,33 @@ class FewShotEvaluator(Evaluator):
         other arguments: as MONAI's ``Evaluator``.
     """
 
-    def __init__(self, device: str | torch.device, val_data_loader, network: torch.nn.Module,
-                 sets: Sequence[EvaluationSet], image_size: int = 128, metric_prefix: str = "",
-                 image_score: str | None = None, results_file: str | None = None, amp: bool = False,
-                 val_handlers: Sequence | None = None, **kwargs):
+    def __init__(
+        self,
+        device: str | torch.device,
+        val_data_loader,
+        network: torch.nn.Module,
+        sets: Sequence[EvaluationSet],
+        image_size: int = 128,
+        metric_prefix: str = "",
+        image_score: str | None = None,
+        results_file: str | None = None,
+        amp: bool = False,
+        val_handlers: Sequence | None = None,
+        **kwargs,
+    ):
         metrics = {f"{metric_prefix}{name}": FewShotMetric(name) for name in METRIC_NAMES}
         key = f"{metric_prefix}auroc"
         self.key_metric = metrics.pop(key)
-        super().__init__(device=device, val_data_loader=val_data_loader, key_val_metric={key: self.key_metric},
-                         additional_metrics=metrics, val_handlers=val_handlers, amp=amp, decollate=False, **kwargs)
+        super().__init__(
+            device=device,
+            val_data_loader=val_data_loader,
+            key_val_metric={key: self.key_metric},
+            additional_metrics=metrics,
+            val_handlers=val_handlers,
+            amp=amp,
+            decollate=False,
+            **kwargs,
+        )
         self.network = network
         self.sets = list(sets)
         self.image_size, self.image_score, self.results_file = image_size, image_score, results_file
@@ -127,8 +150,14 @@ class FewShotEvaluator(Evaluator):
                 idx = torch.tensor([i for i, n in enumerate(names) if n == name])
                 s, m = self.detectors[name].score(images[idx])
                 scores[idx], maps[idx] = s.float().cpu(), m.float().cpu()
-        engine.state.output = {"score": scores, "map": maps, "label": batchdata["label"], "set": names,
-                               "image": images.cpu(), "path": list(batchdata["path"])}
+        engine.state.output = {
+            "score": scores,
+            "map": maps,
+            "label": batchdata["label"],
+            "set": names,
+            "image": images.cpu(),
+            "path": list(batchdata["path"]),
+        }
         return engine.state.output
 
     def _report(self, engine: FewShotEvaluator) -> None:

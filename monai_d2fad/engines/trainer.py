@@ -66,15 +66,22 @@ class EpisodicTrainer(SupervisedTrainer):
             engine.optimizer.step()
         engine.fire_event(IterationEvents.MODEL_COMPLETED)
         engine.state.output = {
-            Keys.LOSS: losses["loss"].detach(), "tsd": losses["tsd"], "ssd": losses["ssd"],
+            Keys.LOSS: losses["loss"].detach(),
+            "tsd": losses["tsd"],
+            "ssd": losses["ssd"],
             "lr": engine.optimizer.param_groups[0]["lr"],
         }
         return engine.state.output
 
 
-def resume_from_latest(trainer: SupervisedTrainer, ckpt_dir: str, load_dict: dict,
-                       map_location: str | torch.device | None = None,
-                       best_saver: CheckpointSaver | None = None, best_ckpt: str | None = None) -> str | None:
+def resume_from_latest(
+    trainer: SupervisedTrainer,
+    ckpt_dir: str,
+    load_dict: dict,
+    map_location: str | torch.device | None = None,
+    best_saver: CheckpointSaver | None = None,
+    best_ckpt: str | None = None,
+) -> str | None:
     """Continue from the newest epoch checkpoint in ``ckpt_dir`` (written by ``CheckpointSaver``), if any.
 
     ``load_dict`` names what to restore (model parts, optimizer, ``trainer`` for its epoch count). Finished epochs

@@ -6,6 +6,14 @@ from monai_d2fad.networks.learn_to_weight import L2W_VARIANTS, LearnToWeight, bu
 from monai_d2fad.networks.teachers import TEACHERS, Teacher, build_teacher
 
 __all__ = [
-    "D2FAD", "D2FADOutput", "ReverseDecoder", "decoder_for", "L2W_VARIANTS", "LearnToWeight", "build_l2w",
-    "TEACHERS", "Teacher", "build_teacher",
+    "D2FAD",
+    "D2FADOutput",
+    "ReverseDecoder",
+    "decoder_for",
+    "L2W_VARIANTS",
+    "LearnToWeight",
+    "build_l2w",
+    "TEACHERS",
+    "Teacher",
+    "build_teacher",
 ]

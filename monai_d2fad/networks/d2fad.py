@@ -87,7 +87,9 @@ class D2FAD(nn.Module):
         """Training path: queries ``[B, 3, H, W]`` and their supports ``[B, K, 3, H, W]``, teacher in one batch."""
         _check_images(query, "query")
         if support.dim() != 5 or support.shape[0] != query.shape[0] or support.shape[2:] != query.shape[1:]:
-            raise ValueError(f"support must be [B, K, 3, H, W] matching query {tuple(query.shape)}, got {tuple(support.shape)}")
+            raise ValueError(
+                f"support must be [B, K, 3, H, W] matching query {tuple(query.shape)}, got {tuple(support.shape)}"
+            )
         b, k = support.shape[:2]
         teacher, student = self.encode(torch.cat([query, support.flatten(0, 1)]))
         student_support = [f[b:].unflatten(0, (b, k)) for f in student]
@@ -101,7 +103,10 @@ class D2FAD(nn.Module):
         )
 
     def anomaly_map(
-        self, student_query: list[torch.Tensor], student_support: list[torch.Tensor], weights: list[torch.Tensor],
+        self,
+        student_query: list[torch.Tensor],
+        student_support: list[torch.Tensor],
+        weights: list[torch.Tensor],
         size: tuple[int, int],
     ) -> torch.Tensor:
         """Anomaly maps ``[B, 1, H, W]`` from student features of queries and supports and their weights."""

@@ -13,8 +13,16 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-__all__ = ["LearnToWeight", "DotProductWeight", "GaussianWeight", "EmbeddedGaussianWeight", "ConcatWeight",
-           "EqualWeight", "L2W_VARIANTS", "build_l2w"]
+__all__ = [
+    "LearnToWeight",
+    "DotProductWeight",
+    "GaussianWeight",
+    "EmbeddedGaussianWeight",
+    "ConcatWeight",
+    "EqualWeight",
+    "L2W_VARIANTS",
+    "build_l2w",
+]
 
 
 def _conv1x1_per_scale(channels: Sequence[int], out: Sequence[int] | None = None) -> nn.ModuleList:

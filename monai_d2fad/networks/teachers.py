@@ -128,7 +128,9 @@ class EfficientNetLite0Teacher(Teacher):
 
     def load_reference_weights(self, state_dict: dict[str, torch.Tensor]) -> None:
         """Load a checkpoint in the flat ``_blocks.<n>`` naming of the reference implementation."""
-        nested = [f"_blocks.{s}.{n}." for s, stage in self.net._blocks.named_children() for n, _ in stage.named_children()]
+        nested = [
+            f"_blocks.{s}.{n}." for s, stage in self.net._blocks.named_children() for n, _ in stage.named_children()
+        ]
         renamed = {}
         for key, value in state_dict.items():
             if key.startswith("_blocks."):

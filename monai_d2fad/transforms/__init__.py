@@ -18,6 +18,16 @@ from monai_d2fad.transforms.presets import (
 )
 
 __all__ = [
-    "IMAGE_EXTENSIONS", "ImageReadError", "LoadMedicalImaged", "ScaleToUnitd", "reraise_read_errors", "MODALITIES",
-    "AdaptiveResized", "AnomalyScored", "HEStainNormalized", "modality_transform", "normalize_modality", "training_augmentation",
+    "IMAGE_EXTENSIONS",
+    "ImageReadError",
+    "LoadMedicalImaged",
+    "ScaleToUnitd",
+    "reraise_read_errors",
+    "MODALITIES",
+    "AdaptiveResized",
+    "AnomalyScored",
+    "HEStainNormalized",
+    "modality_transform",
+    "normalize_modality",
+    "training_augmentation",
 ]

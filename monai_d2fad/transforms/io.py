@@ -24,7 +24,16 @@ ITK_EXTENSIONS = (".mha", ".mhd", ".nrrd", ".nhdr")
 DICOM_EXTENSIONS = (".dcm", ".dicom")
 IMAGE_EXTENSIONS = PIL_EXTENSIONS + NIFTI_EXTENSIONS + ITK_EXTENSIONS + DICOM_EXTENSIONS
 # PIL modes that are not plain gray/RGB become gray/RGB; palette indices are not intensities.
-PIL_CONVERT = {"P": "RGB", "PA": "RGB", "RGBA": "RGB", "RGBX": "RGB", "CMYK": "RGB", "YCbCr": "RGB", "LA": "L", "1": "L"}
+PIL_CONVERT = {
+    "P": "RGB",
+    "PA": "RGB",
+    "RGBA": "RGB",
+    "RGBX": "RGB",
+    "CMYK": "RGB",
+    "YCbCr": "RGB",
+    "LA": "L",
+    "1": "L",
+}
 DICOM_TAGS = {"photometric": "00280004", "bits_stored": "00280101", "center": "00281050", "width": "00281051"}
 
 
@@ -96,8 +105,13 @@ class LoadMedicalImaged(MapTransform):
         ImageReadError: naming the file and the reason, for a missing, corrupt or non-image file.
     """
 
-    def __init__(self, keys: KeysCollection = "image", slice_axis: int = -1, slice_index: int | None = None,
-                 allow_missing_keys: bool = False):
+    def __init__(
+        self,
+        keys: KeysCollection = "image",
+        slice_axis: int = -1,
+        slice_index: int | None = None,
+        allow_missing_keys: bool = False,
+    ):
         super().__init__(keys, allow_missing_keys)
         self.slice_axis, self.slice_index = slice_axis, slice_index
 
@@ -171,9 +185,14 @@ class ScaleToUnitd(MapTransform):
     MONOCHROME1 DICOM images are inverted afterwards, so that high attenuation is bright in every output.
     """
 
-    def __init__(self, keys: KeysCollection = "image", mode: str = "auto",
-                 percentiles: Sequence[float] = (0.5, 99.5), window: Sequence[float] | None = None,
-                 allow_missing_keys: bool = False):
+    def __init__(
+        self,
+        keys: KeysCollection = "image",
+        mode: str = "auto",
+        percentiles: Sequence[float] = (0.5, 99.5),
+        window: Sequence[float] | None = None,
+        allow_missing_keys: bool = False,
+    ):
         super().__init__(keys, allow_missing_keys)
         if mode not in ("auto", "percentile", "window"):
             raise ValueError(f"unknown intensity mode {mode!r}; choose 'auto', 'percentile' or 'window'")

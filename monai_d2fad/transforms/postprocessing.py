@@ -16,8 +16,13 @@ class AnomalyScored(MapTransform):
     """Add ``score_key``: the image score (``mean`` or ``max``) of the anomaly map ``d[key]`` ``[1, H, W]``, as a
     one-element tensor (what MONAI's ``ClassificationSaver`` writes to CSV)."""
 
-    def __init__(self, keys: KeysCollection = "pred", score_key: str = "score", reduction: str = "mean",
-                 allow_missing_keys: bool = False):
+    def __init__(
+        self,
+        keys: KeysCollection = "pred",
+        score_key: str = "score",
+        reduction: str = "mean",
+        allow_missing_keys: bool = False,
+    ):
         super().__init__(keys, allow_missing_keys)
         self.score_key, self.reduction = score_key, reduction
 

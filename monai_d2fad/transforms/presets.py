@@ -22,14 +22,30 @@ from monai.transforms import (
 
 from monai_d2fad.transforms.io import LoadMedicalImaged, ScaleToUnitd
 
-__all__ = ["MODALITIES", "HEStainNormalized", "AdaptiveResized", "modality_transform", "normalize_modality", "training_augmentation"]
+__all__ = [
+    "MODALITIES",
+    "HEStainNormalized",
+    "AdaptiveResized",
+    "modality_transform",
+    "normalize_modality",
+    "training_augmentation",
+]
 
 MODALITIES = ("generic", "fundus", "histopathology", "xray", "mri", "ct")
 # free-text modality names (meta.json, DICOM Modality) -> preset
 ALIASES = {
-    "x-ray": "xray", "x_ray": "xray", "cxr": "xray", "dx": "xray", "cr": "xray",
-    "mr": "mri", "fundus photo": "fundus", "retina": "fundus", "h&e histology": "histopathology",
-    "histology": "histopathology", "pathology": "histopathology", "he": "histopathology",
+    "x-ray": "xray",
+    "x_ray": "xray",
+    "cxr": "xray",
+    "dx": "xray",
+    "cr": "xray",
+    "mr": "mri",
+    "fundus photo": "fundus",
+    "retina": "fundus",
+    "h&e histology": "histopathology",
+    "histology": "histopathology",
+    "pathology": "histopathology",
+    "he": "histopathology",
 }
 
 
@@ -95,10 +111,14 @@ class AdaptiveResized(MapTransform):
 def training_augmentation(image_size: int, keys: KeysCollection = "image") -> Compose:
     """Mild augmentation: small shifts and scaling, slight contrast; no rotations or flips (they break anatomy)."""
     shift = 0.04 * image_size
-    return Compose([
-        RandAffined(keys, prob=0.5, translate_range=(shift, shift), scale_range=(0.05, 0.05), padding_mode="border"),
-        RandAdjustContrastd(keys, prob=0.3, gamma=(0.9, 1.1)),
-    ])
+    return Compose(
+        [
+            RandAffined(
+                keys, prob=0.5, translate_range=(shift, shift), scale_range=(0.05, 0.05), padding_mode="border"
+            ),
+            RandAdjustContrastd(keys, prob=0.3, gamma=(0.9, 1.1)),
+        ]
+    )
 
 
 def _fov_mask(img: torch.Tensor) -> torch.Tensor:

@@ -30,8 +30,12 @@ def tasks_dir(tmp_path_factory):
 
 
 def _workflow(config_file, workflow_type="train", **overrides):
-    wf = ConfigWorkflow(config_file=config_file, workflow_type=workflow_type,
-                        logging_file=os.path.join(CONFIGS, "logging.conf"), **overrides)
+    wf = ConfigWorkflow(
+        config_file=config_file,
+        workflow_type=workflow_type,
+        logging_file=os.path.join(CONFIGS, "logging.conf"),
+        **overrides,
+    )
     wf.initialize()
     return wf
 
@@ -42,8 +46,15 @@ def test_metadata_verifies_offline(tmp_path):
 
 
 def test_bundle_files():
-    for name in ["LICENSE", "large_files.yml", "docs/README.md", "configs/logging.conf", "configs/evaluate.json",
-                 "configs/inference.json", "configs/multi_gpu_train.json"]:
+    for name in [
+        "LICENSE",
+        "large_files.yml",
+        "docs/README.md",
+        "configs/logging.conf",
+        "configs/evaluate.json",
+        "configs/inference.json",
+        "configs/multi_gpu_train.json",
+    ]:
         assert os.path.isfile(os.path.join(BUNDLE, name)), name
 
 
@@ -84,17 +95,29 @@ def test_train_resume_evaluate_infer(tmp_path, tasks_dir):
 
     # evaluation of the best checkpoint
     os.remove(os.path.join(out, "test_results.json"))
-    wf = _workflow(TRAIN + [os.path.join(CONFIGS, "evaluate.json")], workflow_type=None, run_id="evaluating",
-                   output_dir=out, dataset_dir=tasks_dir, **SMALL)
+    wf = _workflow(
+        TRAIN + [os.path.join(CONFIGS, "evaluate.json")],
+        workflow_type=None,
+        run_id="evaluating",
+        output_dir=out,
+        dataset_dir=tasks_dir,
+        **SMALL,
+    )
     wf.run()
     results = json.load(open(os.path.join(out, "test_results.json")))
     seed0 = results["per_set"]["synthetic_cells/2-shot/seed0"]["auroc"]
 
     # inference.json on the test folder with the same supports gives the same AUROC
     test_dir = os.path.join(tasks_dir, "synthetic_cells", "test")
-    wf = _workflow(os.path.join(CONFIGS, "inference.json"), workflow_type="infer", output_dir=str(tmp_path / "infer"),
-                   ckpt_path=os.path.join(models, "model.pt"), dataset_dir=test_dir, image_size=32,
-                   support=os.path.join(out, "support_lists", "synthetic_cells", "2-shot_seed0.txt"))
+    wf = _workflow(
+        os.path.join(CONFIGS, "inference.json"),
+        workflow_type="infer",
+        output_dir=str(tmp_path / "infer"),
+        ckpt_path=os.path.join(models, "model.pt"),
+        dataset_dir=test_dir,
+        image_size=32,
+        support=os.path.join(out, "support_lists", "synthetic_cells", "2-shot_seed0.txt"),
+    )
     assert wf.check_properties() == []
     wf.run()
     rows = list(csv.reader(open(tmp_path / "infer" / "scores.csv")))
@@ -105,10 +128,18 @@ def test_train_resume_evaluate_infer(tmp_path, tasks_dir):
 
     # TorchScript export of the scoring network with the supports baked in
     ts_file = str(tmp_path / "model.ts")
-    ckpt_export(net_id="network_def", filepath=ts_file, ckpt_file=os.path.join(models, "model.pt"),
-                meta_file=os.path.join(CONFIGS, "metadata.json"), config_file=os.path.join(CONFIGS, "inference.json"),
-                use_trace=True, input_shape=[1, 3, 32, 32], ckpt_path=os.path.join(models, "model.pt"),
-                support=os.path.join(out, "support_lists", "synthetic_cells", "2-shot_seed0.txt"), image_size=32)
+    ckpt_export(
+        net_id="network_def",
+        filepath=ts_file,
+        ckpt_file=os.path.join(models, "model.pt"),
+        meta_file=os.path.join(CONFIGS, "metadata.json"),
+        config_file=os.path.join(CONFIGS, "inference.json"),
+        use_trace=True,
+        input_shape=[1, 3, 32, 32],
+        ckpt_path=os.path.join(models, "model.pt"),
+        support=os.path.join(out, "support_lists", "synthetic_cells", "2-shot_seed0.txt"),
+        image_size=32,
+    )
     exported = torch.jit.load(ts_file)
     x = torch.rand(3, 3, 32, 32)
     with torch.no_grad():
@@ -116,8 +147,15 @@ def test_train_resume_evaluate_infer(tmp_path, tasks_dir):
 
 
 def test_lr_schedule_and_early_stopping_options(tmp_path, tasks_dir):
-    wf = _workflow(TRAIN, output_dir=str(tmp_path / "out"), dataset_dir=tasks_dir, epochs=3, lr_schedule=True,
-                   early_stop_patience=1, **SMALL)
+    wf = _workflow(
+        TRAIN,
+        output_dir=str(tmp_path / "out"),
+        dataset_dir=tasks_dir,
+        epochs=3,
+        lr_schedule=True,
+        early_stop_patience=1,
+        **SMALL,
+    )
     lrs = []
     wf.trainer.add_event_handler(Events.EPOCH_COMPLETED, lambda e: lrs.append(e.optimizer.param_groups[0]["lr"]))
     wf.run()
@@ -130,9 +168,30 @@ def test_lr_schedule_and_early_stopping_options(tmp_path, tasks_dir):
 def test_multi_gpu_config_runs_ddp_with_two_cpu_processes(tmp_path, tasks_dir):
     out = str(tmp_path / "ddp")
     configs = TRAIN + [os.path.join(CONFIGS, "multi_gpu_train.json")]
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nnodes=1", "--nproc_per_node=2",
-           "-m", "monai.bundle", "run", "training", "--config_file", str(configs), "--output_dir", out,
-           "--dataset_dir", tasks_dir, "--epochs", "1", "--image_size", "32", "--batch_size", "4"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nnodes=1",
+        "--nproc_per_node=2",
+        "-m",
+        "monai.bundle",
+        "run",
+        "training",
+        "--config_file",
+        str(configs),
+        "--output_dir",
+        out,
+        "--dataset_dir",
+        tasks_dir,
+        "--epochs",
+        "1",
+        "--image_size",
+        "32",
+        "--batch_size",
+        "4",
+    ]
     done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
     assert {"checkpoint_epoch=1.pt", "model_final.pt"} <= set(os.listdir(os.path.join(out, "models")))

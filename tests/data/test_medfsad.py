@@ -10,8 +10,12 @@ from tests.conftest import MEDFSAD
 
 pytestmark = pytest.mark.skipif(not os.path.isdir(MEDFSAD), reason=f"MedFSAD data not found at {MEDFSAD}")
 
-COUNTS = {"brain_tumor_mri": (1000, 329, 603), "chest_xray": (1000, 231, 387),
-          "fundus_glaucoma": (337, 150, 300), "histopathology_lung": (1000, 400, 400)}
+COUNTS = {
+    "brain_tumor_mri": (1000, 329, 603),
+    "chest_xray": (1000, 231, 387),
+    "fundus_glaucoma": (337, 150, 300),
+    "histopathology_lung": (1000, 400, 400),
+}
 
 
 def test_four_tasks_with_readme_counts():

@@ -10,8 +10,14 @@ from monai_d2fad.networks import D2FAD
 
 
 def _setup(tmp_path):
-    make_synthetic_tasks(str(tmp_path / "tasks"), names=["synthetic_stripes", "synthetic_rings", "synthetic_cells"],
-                         n_train=5, n_val=3, n_test=3, size=32)
+    make_synthetic_tasks(
+        str(tmp_path / "tasks"),
+        names=["synthetic_stripes", "synthetic_rings", "synthetic_cells"],
+        n_train=5,
+        n_val=3,
+        n_test=3,
+        size=32,
+    )
     train, test = leave_one_task_out(discover_tasks(str(tmp_path / "tasks")), "synthetic_cells")
     return train, test, D2FAD("resnet18", teacher_weights=None)
 
@@ -21,8 +27,9 @@ def test_trainer_logs_losses_redraws_episodes_and_freezes_teacher(tmp_path):
     episodes = EpisodeDataset(train, shots=2, seed=0, image_size=32)
     teacher_before = {k: v.clone() for k, v in net.teacher.state_dict().items()}
     params = [p for p in net.parameters() if p.requires_grad]
-    trainer = EpisodicTrainer("cpu", 2, DataLoader(episodes, batch_size=4), net, torch.optim.Adam(params, 1e-3),
-                              DualDistillationLoss())
+    trainer = EpisodicTrainer(
+        "cpu", 2, DataLoader(episodes, batch_size=4), net, torch.optim.Adam(params, 1e-3), DualDistillationLoss()
+    )
     epochs_seen = []
     trainer.add_event_handler(Events.EPOCH_STARTED, lambda e: epochs_seen.append(episodes.epoch))
     trainer.run()
@@ -37,8 +44,9 @@ def test_evaluator_scores_every_image_per_set(tmp_path):
     dataset = EvaluationDataset(sets, image_size=32)
     assert len(dataset) == 2 * 6
     seen = []
-    evaluator = FewShotEvaluator("cpu", DataLoader(dataset, batch_size=5), net, sets, image_size=32,
-                                 results_file=str(tmp_path / "results.json"))
+    evaluator = FewShotEvaluator(
+        "cpu", DataLoader(dataset, batch_size=5), net, sets, image_size=32, results_file=str(tmp_path / "results.json")
+    )
     evaluator.add_event_handler(Events.ITERATION_COMPLETED, lambda e: seen.extend(e.state.output["set"]))
     evaluator.run()
     assert len(seen) == 12  # batches of 5 mix the two sets; nothing dropped
@@ -51,11 +59,18 @@ def test_validation_during_training_uses_training_tasks(tmp_path):
     train, _, net = _setup(tmp_path)
     sets = evaluation_sets(train, "val", shots=2, seeds=1, support_dir=str(tmp_path / "lists"))
     assert {s.task.name for s in sets} == {t.name for t in train}
-    validator = FewShotEvaluator("cpu", DataLoader(EvaluationDataset(sets, 32), batch_size=8), net, sets, 32,
-                                 metric_prefix="val_")
+    validator = FewShotEvaluator(
+        "cpu", DataLoader(EvaluationDataset(sets, 32), batch_size=8), net, sets, 32, metric_prefix="val_"
+    )
     params = [p for p in net.parameters() if p.requires_grad]
-    trainer = EpisodicTrainer("cpu", 1, DataLoader(EpisodeDataset(train, 2, 0, 32), batch_size=4), net,
-                              torch.optim.Adam(params, 1e-3), DualDistillationLoss(),
-                              train_handlers=[ValidationHandler(1, validator)])
+    trainer = EpisodicTrainer(
+        "cpu",
+        1,
+        DataLoader(EpisodeDataset(train, 2, 0, 32), batch_size=4),
+        net,
+        torch.optim.Adam(params, 1e-3),
+        DualDistillationLoss(),
+        train_handlers=[ValidationHandler(1, validator)],
+    )
     trainer.run()
     assert 0.0 <= validator.state.metrics["val_auroc"] <= 1.0

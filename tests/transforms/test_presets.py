@@ -33,7 +33,7 @@ def test_fundus_crops_to_field_of_view(tmp_path):
 
 
 def test_percentile_presets_stretch_contrast(tmp_path):
-    path = write_png(tmp_path / "flat.png", (0.4 + 0.2 * RAMP) .__mul__(255).astype(np.uint8))
+    path = write_png(tmp_path / "flat.png", (0.4 + 0.2 * RAMP).__mul__(255).astype(np.uint8))
     generic = modality_transform("generic", 32)({"image": path})["image"]
     xray = modality_transform("xray", 32)({"image": path})["image"]
     assert float(generic.max() - generic.min()) < 0.25
