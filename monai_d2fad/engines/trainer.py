@@ -24,10 +24,10 @@ class EpisodicTrainer(SupervisedTrainer):
     """Trains D²4FAD on batches ``{"query": [B,3,H,W], "support": [B,K,3,H,W]}``.
 
     One iteration: ``inferer(query, network, support)`` (teacher and student on query and supports in one batch;
-    MONAI's ``SimpleInferer`` by default), ``loss_function(output)`` (a
-    ``DualDistillationLoss``), backward into the parameters that require gradients (student and learn-to-weight;
-    the teacher is frozen). AMP applies on CUDA only. ``engine.state.output`` holds ``loss``, ``tsd``, ``ssd`` and
-    the learning rate ``lr``, so that stats and TensorBoard handlers log all of them.
+    MONAI's ``SimpleInferer`` by default), then ``loss_function(output)`` (a ``DualDistillationLoss``), then
+    backward into the parameters that require gradients (student and learn-to-weight; the teacher is frozen).
+    AMP applies on CUDA only. ``engine.state.output`` holds ``loss``, ``tsd``, ``ssd`` and the learning rate ``lr``,
+    so that stats and TensorBoard handlers log all of them.
     At every epoch start the episode dataset (if it has ``set_epoch``) re-draws its supports.
 
     Arguments are those of ``SupervisedTrainer``; ``decollate`` defaults to False (outputs are scalars).
