@@ -18,7 +18,7 @@ import torch
 
 from monai_d2fad.inference import FewShotDetector
 from monai_d2fad.scoring import image_score
-from monai_d2fad.task_package import open_task
+from monai_d2fad.task_package import task_from_args
 
 __all__ = ["BakedScorer", "SupportInputScorer", "export_torchscript", "export_onnx", "max_difference"]
 
@@ -109,12 +109,7 @@ def main(argv: list[str] | None = None) -> dict:
     args = p.parse_args(argv)
     if os.path.exists(args.output) and not args.overwrite:
         raise SystemExit(f"{args.output} exists; pass --overwrite to replace it")
-    try:
-        package = open_task(
-            args.checkpoint, args.support, args.modality, args.image_size, teacher_weights=args.teacher_weights
-        )
-    except (FileNotFoundError, ValueError) as e:
-        raise SystemExit(f"error: {e}") from e
+    package = task_from_args(args)
     detector = package.detector
     module = SupportInputScorer(detector) if args.supports_as_input else BakedScorer(detector)
     size = package.image_size

@@ -27,7 +27,7 @@ from tqdm import tqdm
 from monai_d2fad.data.images import ReadImaged, expand_slices
 from monai_d2fad.data.tasks import list_images
 from monai_d2fad.scoring import image_score
-from monai_d2fad.task_package import TaskPackage, open_task
+from monai_d2fad.task_package import TaskPackage, task_from_args, threshold_arg
 from monai_d2fad.transforms.io import ImageReadError
 from monai_d2fad.visualize import overlay
 
@@ -171,10 +171,6 @@ def predict(
     return summary
 
 
-def _threshold_arg(value: str) -> float | str:
-    return value if value == "loo" else float(value)
-
-
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--checkpoint", required=True, help="checkpoint, or task package (references and threshold inside)")
@@ -188,7 +184,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument(
         "--threshold",
-        type=_threshold_arg,
+        type=threshold_arg,
         default=None,
         help="decision threshold: a number or 'loo' (default: the package's, else 'loo')",
     )
@@ -207,16 +203,7 @@ def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
     try:
         _check_outputs(args.output, args.overwrite)
-        package = open_task(
-            args.checkpoint,
-            args.support,
-            args.modality,
-            args.image_size,
-            args.threshold,
-            args.validation,
-            args.teacher_weights,
-            args.device,
-        )
+        package = task_from_args(args)
         summary = predict(
             package,
             args.input,

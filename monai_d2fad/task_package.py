@@ -32,6 +32,8 @@ __all__ = [
     "load_task_package",
     "is_task_package",
     "open_task",
+    "task_from_args",
+    "threshold_arg",
 ]
 
 PACKAGE_FORMAT = "monai_d2fad.task_package/1"
@@ -166,7 +168,27 @@ def open_task(
     )
 
 
-def _threshold_arg(value: str) -> float | str:
+def task_from_args(args: argparse.Namespace) -> TaskPackage:
+    """``open_task`` with a command's options (``--checkpoint``, ``--support``, ``--modality``, ``--image_size``,
+    ``--teacher_weights``, and ``--threshold``, ``--validation``, ``--device`` where the command has them);
+    bad input ends the command with a message naming it."""
+    try:
+        return open_task(
+            args.checkpoint,
+            args.support,
+            args.modality,
+            args.image_size,
+            getattr(args, "threshold", None),
+            getattr(args, "validation", None),
+            args.teacher_weights,
+            getattr(args, "device", "cpu"),
+        )
+    except (FileNotFoundError, ValueError) as e:
+        raise SystemExit(f"error: {e}") from e
+
+
+def threshold_arg(value: str) -> float | str:
+    """``--threshold``: a number, or ``loo``."""
     return value if value == "loo" else float(value)
 
 
@@ -181,7 +203,7 @@ def main(argv: list[str] | None = None) -> str:
     p.add_argument("--image_size", type=int, default=128)
     p.add_argument(
         "--threshold",
-        type=_threshold_arg,
+        type=threshold_arg,
         default="loo",
         help="a number, or 'loo' (leave-one-out over the references; see --validation)",
     )
@@ -192,19 +214,7 @@ def main(argv: list[str] | None = None) -> str:
     args = p.parse_args(argv)
     if os.path.exists(args.output) and not args.overwrite:
         raise SystemExit(f"{args.output} exists; pass --overwrite to replace it")
-    try:
-        package = open_task(
-            args.checkpoint,
-            args.support,
-            args.modality,
-            args.image_size,
-            args.threshold,
-            args.validation,
-            args.teacher_weights,
-            args.device,
-        )
-    except (FileNotFoundError, ValueError) as e:
-        raise SystemExit(f"error: {e}") from e
+    package = task_from_args(args)
     save_task_package(package, args.output, overwrite=args.overwrite)
     print(
         f"wrote {args.output}: {len(package.support_files)} references, threshold {package.threshold['value']:.6g} "

@@ -48,3 +48,15 @@ def references(tmp_path):
     for i in range(3):
         Image.fromarray(rng.integers(0, 256, (48, 48, 3), dtype=np.uint8)).save(folder / f"normal_{i}.png")
     return str(folder)
+
+
+@pytest.fixture
+def task_package_file(tmp_path, checkpoint_file, references):
+    """Builds a 64 px task package from ``checkpoint_file`` and ``references``; extra command options as arguments."""
+    from monai_d2fad.task_package import main
+
+    def make(*extra: str) -> str:
+        args = ["--checkpoint", checkpoint_file, "--support", references, "--output", str(tmp_path / "t.task.pt")]
+        return main([*args, "--image_size", "64", *extra])
+
+    return make

@@ -4,7 +4,6 @@ import torch
 from monai_d2fad.export import BakedScorer, SupportInputScorer, export_onnx, export_torchscript, max_difference
 from monai_d2fad.export import main as export_main
 from monai_d2fad.inference import FewShotDetector
-from monai_d2fad.task_package import main as make_package
 
 
 @pytest.fixture
@@ -28,19 +27,8 @@ def test_export_matches_eager(tmp_path, detector, fmt, baked):
     assert max_difference(path, module, check) < 1e-4
 
 
-def test_export_command_from_a_task_package(tmp_path, checkpoint_file, references):
-    package = make_package(
-        [
-            "--checkpoint",
-            checkpoint_file,
-            "--support",
-            references,
-            "--output",
-            str(tmp_path / "t.task.pt"),
-            "--image_size",
-            "64",
-        ]
-    )
+def test_export_command_from_a_task_package(tmp_path, task_package_file):
+    package = task_package_file()
     result = export_main(["--checkpoint", package, "--format", "torchscript", "--output", str(tmp_path / "t.ts")])
     assert result["difference"] < 1e-4
     with pytest.raises(SystemExit, match="--overwrite"):

@@ -7,9 +7,9 @@ import pytest
 import torch
 from PIL import Image
 
+from monai_d2fad.data import load_image
 from monai_d2fad.predict import main
 from monai_d2fad.task_package import load_task_package
-from monai_d2fad.task_package import main as make_package
 from tests.files import RAMP, write_dicom
 
 
@@ -30,28 +30,30 @@ def inputs(tmp_path):
     return str(root)
 
 
+def _args(checkpoint, references, inputs, out, *extra):
+    """predict's options for a checkpoint with references, at 64 px."""
+    return [
+        "--checkpoint",
+        checkpoint,
+        "--support",
+        references,
+        "--input",
+        inputs,
+        "--output",
+        out,
+        "--image_size",
+        "64",
+        *extra,
+    ]
+
+
 def _rows(output):
     return list(csv.DictReader(open(os.path.join(output, "predictions.csv"))))
 
 
 def test_predict_mixed_folder(tmp_path, checkpoint_file, references, inputs):
     out = str(tmp_path / "out")
-    summary = main(
-        [
-            "--checkpoint",
-            checkpoint_file,
-            "--support",
-            references,
-            "--input",
-            inputs,
-            "--output",
-            out,
-            "--image_size",
-            "64",
-            "--batch_size",
-            "2",
-        ]
-    )
+    summary = main(_args(checkpoint_file, references, inputs, out, "--batch_size", "2"))
     rows = _rows(out)
     assert summary["inputs"] == 8 and summary["scored"] == 7 == len(rows) and summary["skipped"] == 1
     assert summary["skipped_files"][0]["path"].endswith("broken.png")
@@ -65,19 +67,7 @@ def test_predict_mixed_folder(tmp_path, checkpoint_file, references, inputs):
 
 def test_outputs_are_not_overwritten(tmp_path, checkpoint_file, references, inputs):
     out = str(tmp_path / "out")
-    args = [
-        "--checkpoint",
-        checkpoint_file,
-        "--support",
-        references,
-        "--input",
-        inputs,
-        "--output",
-        out,
-        "--image_size",
-        "64",
-        "--no_heatmaps",
-    ]
+    args = _args(checkpoint_file, references, inputs, out, "--no_heatmaps")
     main(args)
     before = open(os.path.join(out, "predictions.csv")).read()
     with pytest.raises(SystemExit, match="--overwrite"):
@@ -86,27 +76,12 @@ def test_outputs_are_not_overwritten(tmp_path, checkpoint_file, references, inpu
     main(args + ["--overwrite"])
 
 
-def test_package_scores_equal_the_detector(tmp_path, checkpoint_file, references):
-    package_file = make_package(
-        [
-            "--checkpoint",
-            checkpoint_file,
-            "--support",
-            references,
-            "--output",
-            str(tmp_path / "t.task.pt"),
-            "--image_size",
-            "64",
-            "--threshold",
-            "0.5",
-        ]
-    )
+def test_package_scores_equal_the_detector(tmp_path, references, task_package_file):
+    package_file = task_package_file("--threshold", "0.5")
     out = str(tmp_path / "out")
     summary = main(["--checkpoint", package_file, "--input", references, "--output", out])
     assert summary["threshold"] == {"method": "given", "value": 0.5}
     package = load_task_package(package_file)
-    from monai_d2fad.data import load_image
-
     rows = _rows(out)
     images = torch.stack([load_image(r["path"], image_size=64) for r in rows])
     expected = package.detector.score(images)[0]

@@ -7,21 +7,8 @@ from monai_d2fad.inference import FewShotDetector, support_paths
 from monai_d2fad.task_package import is_task_package, load_task_package, main
 
 
-def test_round_trip_scores_like_a_fresh_detector(tmp_path, checkpoint_file, references):
-    out = main(
-        [
-            "--checkpoint",
-            checkpoint_file,
-            "--support",
-            references,
-            "--output",
-            str(tmp_path / "t.task.pt"),
-            "--image_size",
-            "64",
-            "--modality",
-            "generic",
-        ]
-    )
+def test_round_trip_scores_like_a_fresh_detector(checkpoint_file, references, task_package_file):
+    out = task_package_file("--modality", "generic")
     assert is_task_package(out) and not is_task_package(checkpoint_file)
     package = load_task_package(out)
     assert package.image_size == 64 and len(package.support_files) == 3 and package.threshold["method"] == "loo"
@@ -32,22 +19,8 @@ def test_round_trip_scores_like_a_fresh_detector(tmp_path, checkpoint_file, refe
     assert load_checkpoint(out).config == fresh.model.config  # a package is also a checkpoint
 
 
-def test_given_threshold_and_no_overwrite(tmp_path, checkpoint_file, references):
-    target = str(tmp_path / "t.task.pt")
-    main(
-        [
-            "--checkpoint",
-            checkpoint_file,
-            "--support",
-            references,
-            "--output",
-            target,
-            "--image_size",
-            "64",
-            "--threshold",
-            "0.25",
-        ]
-    )
+def test_given_threshold_and_no_overwrite(checkpoint_file, references, task_package_file):
+    target = task_package_file("--threshold", "0.25")
     assert load_task_package(target).threshold == {"method": "given", "value": 0.25}
     with pytest.raises(SystemExit, match="--overwrite"):
         main(["--checkpoint", checkpoint_file, "--support", references, "--output", target])
