@@ -6,6 +6,7 @@ MONAI's readers give ``[C, x, y]`` for every format, so one transpose serves the
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Hashable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -93,6 +94,23 @@ def _integer_max(path: str) -> float | None:
     return 255.0
 
 
+def _read(path: str) -> torch.Tensor:
+    try:
+        img = LoadImage(reader=_reader(path), image_only=True, dtype=None, ensure_channel_first=True)(path)
+    except Exception as e:  # readers raise many types; the user needs the file and the reason
+        reason = str(e).strip().splitlines()[0] if str(e).strip() else ""
+        raise ImageReadError(f"{path}: cannot read image ({type(e).__name__}: {reason[:300]})") from e
+    if img.numel() == 0:
+        raise ImageReadError(f"{path}: image is empty")
+    return img
+
+
+@functools.lru_cache(maxsize=1)
+def _read_volume(path: str, mtime_ns: int, size: int) -> torch.Tensor:
+    """``_read`` for volumes, keyed by modification time and size so that a changed file is read again."""
+    return _read(path)
+
+
 class LoadMedicalImaged(MapTransform):
     """Read ``d[key]`` (a path) into a float32 ``MetaTensor [C, rows, cols]`` of raw intensities.
 
@@ -116,18 +134,18 @@ class LoadMedicalImaged(MapTransform):
         self.slice_axis, self.slice_index = slice_axis, slice_index
 
     def raw(self, path: str) -> torch.Tensor:
-        """The file as MONAI reads it: ``[C, x, y]`` or ``[C, x, y, z]``, native dtype, ``meta`` with the tags."""
+        """The file as MONAI reads it: ``[C, x, y]`` or ``[C, x, y, z]``, native dtype, ``meta`` with the tags.
+
+        The last NIfTI/ITK volume read is kept (per process), so reading its slices one after another decodes it
+        once; callers must not change the returned tensor in place.
+        """
         path = os.fspath(path)
         if not os.path.exists(path):
             raise ImageReadError(f"{path}: file does not exist")
-        try:
-            img = LoadImage(reader=_reader(path), image_only=True, dtype=None, ensure_channel_first=True)(path)
-        except Exception as e:  # readers raise many types; the user needs the file and the reason
-            reason = str(e).strip().splitlines()[0] if str(e).strip() else ""
-            raise ImageReadError(f"{path}: cannot read image ({type(e).__name__}: {reason[:300]})") from e
-        if img.numel() == 0:
-            raise ImageReadError(f"{path}: image is empty")
-        return img
+        if _extension(path) in NIFTI_EXTENSIONS + ITK_EXTENSIONS:
+            stat = os.stat(path)
+            return _read_volume(path, stat.st_mtime_ns, stat.st_size)
+        return _read(path)
 
     def read(self, path: str, slice_index: int | None = None) -> torch.Tensor:
         path = os.fspath(path)
