@@ -80,6 +80,12 @@ class FewShotDetector(torch.nn.Module):
         if size != expected:
             raise ValueError(f"query size {size} differs from the support size {expected}")
         _, student = self.model.encode(query.to(self.device))
+        return self.maps_from_student(student, features, keys, size)
+
+    def maps_from_student(
+        self, student: list[torch.Tensor], features: list[torch.Tensor], keys: list[torch.Tensor], size: tuple[int, int]
+    ) -> torch.Tensor:
+        """Anomaly maps from the queries' student features: lets one query pass serve several reference sets."""
         l2w = self.model.l2w
         weights = [l2w.weights(i, q, k) for i, (q, k) in enumerate(zip(student, keys))]
         return self.model.anomaly_map(student, features, weights, size)

@@ -9,13 +9,14 @@ import torch
 from ignite.metrics import Metric
 from monai.metrics import compute_roc_auc
 
-__all__ = ["anomaly_metrics", "best_f1_threshold", "FewShotMetric", "METRIC_NAMES"]
+__all__ = ["anomaly_metrics", "best_f1_threshold", "roc_curve", "FewShotMetric", "METRIC_NAMES"]
 
 METRIC_NAMES = ("auroc", "aupr", "f1_max")
 
 
-def _pr_curve(scores, labels) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Scores and labels as tensors, and the thresholds, precision and recall of every distinct score."""
+def _ranked(scores, labels) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Scores and labels as tensors; at every distinct score (as threshold) the true positives and the number of
+    images scoring at least that much."""
     scores = torch.as_tensor(scores, dtype=torch.float64).flatten()
     labels = torch.as_tensor(labels).flatten().long()
     positives = int(labels.sum())
@@ -24,12 +25,17 @@ def _pr_curve(scores, labels) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor,
     order = torch.argsort(scores, descending=True)
     sorted_scores = scores[order]
     tp = torch.cumsum(labels[order].double(), 0)
-    precision = tp / torch.arange(1, len(labels) + 1, dtype=torch.float64)
-    recall = tp / positives
+    predicted = torch.arange(1, len(labels) + 1, dtype=torch.float64)
     # ties share one threshold: keep the last position of each run of equal scores
     last = torch.ones(len(labels), dtype=torch.bool)
     last[:-1] = sorted_scores[1:] != sorted_scores[:-1]
-    return scores, labels, sorted_scores[last], precision[last], recall[last]
+    return scores, labels, sorted_scores[last], tp[last], predicted[last]
+
+
+def _pr_curve(scores, labels) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Scores and labels as tensors, and the thresholds, precision and recall of every distinct score."""
+    scores, labels, thresholds, tp, predicted = _ranked(scores, labels)
+    return scores, labels, thresholds, tp / predicted, tp / labels.sum()
 
 
 def _f1(precision: torch.Tensor, recall: torch.Tensor) -> torch.Tensor:
@@ -55,6 +61,16 @@ def best_f1_threshold(
     f1 = _f1(precision, recall)
     best = int(torch.argmax(f1))
     return float(thresholds[best]), float(f1[best])
+
+
+def roc_curve(
+    scores: torch.Tensor | Sequence[float], labels: torch.Tensor | Sequence[int]
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """False- and true-positive rates at every distinct threshold, from (0, 0) to (1, 1), for plotting."""
+    _, labels, _, tp, predicted = _ranked(scores, labels)
+    positives = labels.sum()
+    zero = torch.zeros(1, dtype=torch.float64)
+    return torch.cat([zero, (predicted - tp) / (len(labels) - positives)]), torch.cat([zero, tp / positives])
 
 
 class FewShotMetric(Metric):

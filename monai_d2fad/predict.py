@@ -19,9 +19,7 @@ import os
 import time
 from contextlib import nullcontext
 
-import numpy as np
 import torch
-from PIL import Image
 from tqdm import tqdm
 
 from monai_d2fad.data.images import ReadImaged, expand_slices
@@ -29,7 +27,7 @@ from monai_d2fad.data.tasks import list_images
 from monai_d2fad.scoring import image_score
 from monai_d2fad.task_package import TaskPackage, task_from_args, threshold_arg
 from monai_d2fad.transforms.io import ImageReadError
-from monai_d2fad.visualize import overlay
+from monai_d2fad.visualize import save_png, threshold_overlay
 
 __all__ = ["PredictionDataset", "predict", "main"]
 
@@ -127,13 +125,12 @@ def predict(
             with torch.inference_mode(), autocast:
                 maps = scorer(images).float()
             scores = image_score(maps, detector.image_score).cpu()
-            views = overlay(images.float().cpu(), maps.cpu(), vmin=0.0, vmax=2 * threshold) if heatmaps else None
+            views = threshold_overlay(images.float().cpu(), maps.cpu(), threshold) if heatmaps else None
             for i, (path, slice_index) in enumerate(zip(batch["path"], batch["slice"])):
                 name = ""
                 if heatmaps:
                     name = os.path.join("heatmaps", _heatmap_name(path, slice_index, input_path))
-                    pixels = (views[i].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
-                    Image.fromarray(pixels).save(os.path.join(output, name))
+                    save_png(views[i], os.path.join(output, name))
                 is_anomalous = float(scores[i]) >= threshold
                 writer.writerow(
                     [

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import numpy as np
 import torch
+from PIL import Image
 
-__all__ = ["jet", "overlay", "episode_strip", "overlay_output"]
+__all__ = ["jet", "overlay", "threshold_overlay", "save_png", "episode_strip", "overlay_output"]
 
 
 def jet(values: torch.Tensor) -> torch.Tensor:
@@ -26,6 +28,19 @@ def overlay(
     hi = float(maps.max()) if vmax is None else vmax
     scaled = (maps - lo) / max(hi - lo, 1e-12)
     return ((1 - alpha) * images.clamp(0, 1) + alpha * jet(scaled)).clamp(0, 1)
+
+
+def threshold_overlay(images: torch.Tensor, maps: torch.Tensor, threshold: float) -> torch.Tensor:
+    """Overlays on one fixed scale per task, 0 to twice the decision threshold: the threshold is mid-scale (green)
+    and every image of the task is coloured alike."""
+    return overlay(images, maps, vmin=0.0, vmax=2 * threshold)
+
+
+def save_png(image: torch.Tensor, path: str) -> str:
+    """Write an RGB image ``[3, H, W]`` in [0, 1] as an 8-bit PNG."""
+    pixels = (image.clamp(0, 1).permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+    Image.fromarray(pixels).save(path)
+    return path
 
 
 def episode_strip(batch: dict) -> tuple[torch.Tensor, list[None]]:

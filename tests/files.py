@@ -14,7 +14,7 @@ def write_png(path, array):
     return str(path)
 
 
-def write_dicom(path, array, photometric="MONOCHROME2", slope=None, intercept=None, window=None, modality="DX"):
+def write_dicom(path, array, photometric="MONOCHROME2", slope=None, intercept=None, window=None, modality="DX", **tags):
     from pydicom.dataset import FileDataset, FileMetaDataset
     from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
@@ -33,6 +33,8 @@ def write_dicom(path, array, photometric="MONOCHROME2", slope=None, intercept=No
     if window is not None:
         ds.WindowCenter, ds.WindowWidth = window
     ds.PixelData = array.astype(np.uint16).tobytes()
+    for keyword, value in tags.items():  # e.g. StudyInstanceUID, SeriesInstanceUID, InstanceNumber
+        setattr(ds, keyword, value)
     ds.save_as(str(path), enforce_file_format=True)
     return str(path)
 
@@ -46,3 +48,22 @@ def make_task(root, name, n_train=6, n_good=2, n_bad=2, good="good", bad="Ungood
         for i in range(n):
             Image.fromarray(rng.integers(0, 256, (size, size, 3), dtype=np.uint8)).save(os.path.join(d, f"{i}.png"))
     return os.path.join(root, name)
+
+
+def write_dicom_series(folder, slices, modality="MR", **tags):
+    """One series of ``slices`` ([H, W] arrays) in one study, with the tags MONAI Deploy's loaders sort by."""
+    from pydicom.uid import generate_uid
+
+    os.makedirs(folder, exist_ok=True)
+    study, series = tags.pop("StudyInstanceUID", generate_uid()), generate_uid()
+    paths = []
+    for i, array in enumerate(slices):
+        tags_i = dict(
+            StudyInstanceUID=study, SeriesInstanceUID=series, SeriesNumber=1, InstanceNumber=i + 1,
+            ImagePositionPatient=[0.0, 0.0, float(i)], ImageOrientationPatient=[1.0, 0.0, 0.0, 0.0, 1.0, 0.0],
+            PixelSpacing=[1.0, 1.0], SliceThickness=1.0, StudyDate="20260101", StudyTime="120000",
+            PatientName="Test^Patient", AccessionNumber="A1", StudyID="1", ReferringPhysicianName="", PatientSex="O",
+            PatientBirthDate="19700101", SeriesDescription="test series", **tags,
+        )  # fmt: skip
+        paths.append(write_dicom(os.path.join(folder, f"slice_{i:03d}.dcm"), array, modality=modality, **tags_i))
+    return paths

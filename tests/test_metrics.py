@@ -37,3 +37,11 @@ def test_metric_averages_over_sets():
 def test_best_f1_threshold():
     threshold, f1 = best_f1_threshold([0.1, 0.3, 0.35, 0.8, 0.9], [0, 0, 1, 1, 1])
     assert threshold == 0.35 and f1 == 1.0
+
+
+def test_roc_curve_runs_from_origin_to_one_through_each_threshold():
+    from monai_d2fad.metrics import roc_curve
+
+    fpr, tpr = roc_curve([0.9, 0.4, 0.35, 0.8], [0, 0, 1, 1])
+    assert fpr.tolist() == [0.0, 0.5, 0.5, 1.0, 1.0]
+    assert tpr.tolist() == [0.0, 0.0, 0.5, 0.5, 1.0]

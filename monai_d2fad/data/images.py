@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import warnings
 from collections.abc import Mapping, Sequence
@@ -29,7 +30,13 @@ def load_image(path: str | os.PathLike, modality: str | None = None, image_size:
     Raises ``ImageReadError`` naming the file if it cannot be read.
     """
     with reraise_read_errors():
-        return modality_transform(modality, image_size, **preset)({"image": os.fspath(path)})["image"]
+        return _pipeline(modality, image_size, tuple(sorted(preset.items())))({"image": os.fspath(path)})["image"]
+
+
+@functools.lru_cache(maxsize=16)
+def _pipeline(modality: str | None, image_size: int, preset: tuple) -> Compose:
+    """One preset pipeline per setting, built once: building one sets up MONAI's image readers."""
+    return modality_transform(modality, image_size, **dict(preset))
 
 
 VOLUME_EXTENSIONS = NIFTI_EXTENSIONS + ITK_EXTENSIONS

@@ -65,15 +65,18 @@ def _extension(path: str) -> str:
     return ".nii.gz" if lower.endswith(".nii.gz") else os.path.splitext(lower)[1]
 
 
-def _reader(path: str):
-    ext = _extension(path)
+@functools.lru_cache(maxsize=None)
+def _loader(ext: str) -> LoadImage:
+    """One ``LoadImage`` per file type, built once: building one sets up every MONAI reader again."""
     if ext in PIL_EXTENSIONS:
-        return PILReader(converter=_pil_convert)
-    if ext in NIFTI_EXTENSIONS:
-        return NibabelReader()
-    if ext in ITK_EXTENSIONS:
-        return ITKReader()
-    return PydicomReader(prune_metadata=False)  # .dcm, extension-less PACS exports
+        reader = PILReader(converter=_pil_convert)
+    elif ext in NIFTI_EXTENSIONS:
+        reader = NibabelReader()
+    elif ext in ITK_EXTENSIONS:
+        reader = ITKReader()
+    else:
+        reader = PydicomReader(prune_metadata=False)  # .dcm, extension-less PACS exports
+    return LoadImage(reader=reader, image_only=True, dtype=None, ensure_channel_first=True)
 
 
 def _dicom_value(meta: Mapping, name: str):
@@ -96,7 +99,7 @@ def _integer_max(path: str) -> float | None:
 
 def _read(path: str) -> torch.Tensor:
     try:
-        img = LoadImage(reader=_reader(path), image_only=True, dtype=None, ensure_channel_first=True)(path)
+        img = _loader(_extension(path))(path)
     except Exception as e:  # readers raise many types; the user needs the file and the reason
         reason = str(e).strip().splitlines()[0] if str(e).strip() else ""
         raise ImageReadError(f"{path}: cannot read image ({type(e).__name__}: {reason[:300]})") from e

@@ -137,6 +137,7 @@ def modality_transform(
     ct_window: Sequence[float] = (40.0, 400.0),
     slice_axis: int = -1,
     slice_index: int | None = None,
+    read: bool = True,
 ) -> Compose:
     """The preset pipeline for ``modality``: read, intensities to [0, 1], modality step, resize to ``image_size``.
 
@@ -147,9 +148,10 @@ def modality_transform(
         train: add mild augmentation (small shifts, scaling and contrast; never rotations or flips, which can
             break anatomy). Evaluation (``train=False``) is deterministic.
         percentiles: override the percentile range of ``xray`` (0.5, 99.5) and ``mri`` (1, 99).
+        read: False for images already in memory: ``{"image": [C, H, W]}`` arrays of raw intensities (e.g. the
+            slices of a DICOM series loaded by MONAI Deploy), with no file to read.
     """
     modality = normalize_modality(modality)
-    load = LoadMedicalImaged(keys, slice_axis=slice_axis, slice_index=slice_index)
     if modality in ("xray", "mri"):
         default = (0.5, 99.5) if modality == "xray" else (1.0, 99.0)
         scale = ScaleToUnitd(keys, mode="percentile", percentiles=percentiles or default)
@@ -157,7 +159,8 @@ def modality_transform(
         scale = ScaleToUnitd(keys, mode="window", window=ct_window)
     else:
         scale = ScaleToUnitd(keys, mode="auto")
-    steps: list = [load, scale]
+    steps: list = [LoadMedicalImaged(keys, slice_axis=slice_axis, slice_index=slice_index)] if read else []
+    steps.append(scale)
     if modality == "fundus":
         steps += [
             CropForegroundd(keys, source_key=_first(keys), select_fn=_fov_mask, allow_smaller=True),

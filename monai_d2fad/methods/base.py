@@ -1,0 +1,42 @@
+"""What every compared detector provides: encode queries once, fit to K references, score against a fit."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any
+
+import torch
+
+__all__ = ["FewShotMethod"]
+
+
+class FewShotMethod(ABC):
+    """A few-shot detector split in three steps, so that one pass over the queries serves every reference set.
+
+    The protocol scores each test image against 15 reference sets (K = 2, 4, 8 times 5 draws); the expensive
+    network pass over a query batch (``encode``) runs once and ``score`` runs per set.
+
+    Attributes:
+        has_maps: False where the method gives one score per image and no anomaly map.
+    """
+
+    has_maps: bool = True
+
+    def __init__(self, device: str | torch.device = "cpu"):
+        self.device = torch.device(device)
+
+    @abstractmethod
+    def encode(self, images: torch.Tensor) -> Any:
+        """Features of images ``[B, 3, H, W]`` in [0, 1] (what ``score`` needs from the queries)."""
+
+    @abstractmethod
+    def fit(self, support: torch.Tensor) -> Any:
+        """The state to score against, from K normal references ``[K, 3, H, W]``."""
+
+    @abstractmethod
+    def score(self, encoded: Any, state: Any, size: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Image scores ``[B]`` and anomaly maps ``[B, 1, H, W]`` (higher is more anomalous)."""
+
+    def support_weights(self, encoded: Any, state: Any) -> torch.Tensor | None:
+        """Weight of each reference for each query ``[B, K]``, where the method has them (learn-to-weight)."""
+        return None

@@ -1,0 +1,123 @@
+"""Figures of a protocol run (PNG, matplotlib): score distributions, ROC curves, map overlays, support weights."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import torch
+
+from monai_d2fad.metrics import anomaly_metrics, roc_curve
+from monai_d2fad.visualize import overlay
+
+__all__ = ["score_distributions", "roc_curves", "anomaly_map_grid", "support_weight_plot"]
+
+NORMAL, ABNORMAL = "#1f77b4", "#d62728"
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only: no display needed
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _image(x: torch.Tensor):
+    return x.permute(1, 2, 0).clamp(0, 1).numpy()
+
+
+def _save(fig, path: str) -> str:
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    _pyplot().close(fig)
+    return path
+
+
+def score_distributions(scores: Mapping[str, Mapping[str, tuple]], path: str) -> str:
+    """One panel per task, a pair of violins (normal blue, abnormal red) with box plots per method (paper Fig. 2).
+
+    ``scores[task][method] = (scores, labels)``. Each method's scores are min-max scaled within the task so that
+    methods with different score units share one axis; the overlap of the pair is what matters.
+    """
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, len(scores), figsize=(4.2 * len(scores), 3.6), squeeze=False)
+    for ax, (task, by_method) in zip(axes[0], scores.items()):
+        for i, (method, (s, y)) in enumerate(by_method.items()):
+            s, y = torch.as_tensor(s, dtype=torch.float64), torch.as_tensor(y)
+            s = (s - s.min()) / max(float(s.max() - s.min()), 1e-12)
+            for offset, label, colour in ((-0.18, 0, NORMAL), (0.18, 1, ABNORMAL)):
+                values = s[y == label].numpy()
+                parts = ax.violinplot([values], positions=[i + offset], widths=0.32, showextrema=False)
+                for body in parts["bodies"]:
+                    body.set_facecolor(colour)
+                    body.set_alpha(0.45)
+                ax.boxplot([values], positions=[i + offset], widths=0.1, showfliers=False)
+        ax.set_xticks(range(len(by_method)), list(by_method), rotation=30, ha="right", fontsize=8)
+        ax.set_title(task, fontsize=10)
+        ax.set_ylabel("anomaly score (scaled)")
+    handles = [plt.Rectangle((0, 0), 1, 1, color=c, alpha=0.45) for c in (NORMAL, ABNORMAL)]
+    fig.legend(handles, ["normal", "abnormal"], loc="upper right", fontsize=8)
+    return _save(fig, path)
+
+
+def roc_curves(scores: Mapping[str, Mapping[str, tuple]], path: str) -> str:
+    """One panel per task with the ROC curve of each method; ``scores[task][method] = (scores, labels)``."""
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, len(scores), figsize=(3.6 * len(scores), 3.6), squeeze=False)
+    for ax, (task, by_method) in zip(axes[0], scores.items()):
+        for method, (s, y) in by_method.items():
+            fpr, tpr = roc_curve(s, y)
+            ax.plot(fpr.numpy(), tpr.numpy(), label=f"{method} ({100 * anomaly_metrics(s, y)['auroc']:.1f})")
+        ax.plot([0, 1], [0, 1], color="grey", linestyle=":", linewidth=1)
+        ax.set(title=task, xlabel="false-positive rate", ylabel="true-positive rate", aspect="equal")
+        ax.legend(fontsize=7, loc="lower right")
+    return _save(fig, path)
+
+
+def anomaly_map_grid(rows: Sequence[dict], path: str) -> str:
+    """Overlays of anomaly maps, a row per task (paper Fig. 5).
+
+    Each row is ``{"task", "images" [N, 3, H, W], "maps" [N, 1, H, W], "labels" [N], "scores" [N], "map_range"}``;
+    every map of a row shares the row's ``map_range`` (one colour scale per dataset, not per image, so that a
+    normal image does not light up).
+    """
+    plt = _pyplot()
+    cols = max(len(r["images"]) for r in rows)
+    fig, axes = plt.subplots(len(rows), cols, figsize=(1.9 * cols, 2.1 * len(rows)), squeeze=False)
+    for ax_row, r in zip(axes, rows):
+        lo, hi = r["map_range"]
+        blended = overlay(r["images"], r["maps"], vmin=lo, vmax=hi)
+        for j, ax in enumerate(ax_row):
+            ax.axis("off")
+            if j >= len(blended):
+                continue
+            ax.imshow(_image(blended[j]))
+            kind = "abnormal" if int(r["labels"][j]) else "normal"
+            ax.set_title(
+                f"{kind} {float(r['scores'][j]):.3g}", fontsize=8, color=ABNORMAL if kind == "abnormal" else NORMAL
+            )
+        ax_row[0].text(-0.08, 0.5, r["task"], transform=ax_row[0].transAxes, rotation=90, va="center", ha="right")
+    return _save(fig, path)
+
+
+def support_weight_plot(rows: Sequence[dict], path: str) -> str:
+    """Learned weights of the K references per query (paper Fig. 6): the references, then the weight matrix.
+
+    Each row is ``{"task", "support" [K, 3, H, W], "weights" [Q, K], "labels" [Q]}``.
+    """
+    plt = _pyplot()
+    fig, axes = plt.subplots(2, len(rows), figsize=(3.8 * len(rows), 5.2), squeeze=False, height_ratios=[1, 2.4])
+    for j, r in enumerate(rows):
+        strip = torch.cat(list(r["support"]), dim=-1)
+        axes[0][j].imshow(_image(strip))
+        axes[0][j].axis("off")
+        axes[0][j].set_title(f"{r['task']}: K = {len(r['support'])} references", fontsize=9)
+        weights = torch.as_tensor(r["weights"]).numpy()
+        ax = axes[1][j]
+        image = ax.imshow(weights, cmap="viridis", vmin=0, vmax=max(float(weights.max()), 1e-6), aspect="auto")
+        names = ["abnormal" if int(y) else "normal" for y in r["labels"]]
+        ax.set_yticks(range(len(names)), [f"query {i} ({n})" for i, n in enumerate(names)], fontsize=7)
+        ax.set_xticks(range(weights.shape[1]), [f"ref {k}" for k in range(weights.shape[1])], fontsize=7)
+        fig.colorbar(image, ax=ax, fraction=0.046)
+    return _save(fig, path)

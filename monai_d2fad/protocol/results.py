@@ -1,0 +1,98 @@
+"""The protocol's results: one CSV row per (method, test task, K, seed), resumable, and mean ± std tables."""
+
+from __future__ import annotations
+
+import csv
+import os
+import statistics
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+
+__all__ = ["COLUMNS", "ResultsFile", "results_table"]
+
+COLUMNS = (
+    "method",
+    "test_task",
+    "shots",
+    "seed",
+    "train_shots",
+    "auroc",
+    "aupr",
+    "f1_max",
+    "n_normal",
+    "n_abnormal",
+    "train_seconds",
+    "eval_seconds",
+)
+
+
+def _key(method: str, task: str, shots: int | str, seed: int | str) -> tuple[str, str, int, int]:
+    return method, task, int(shots), int(seed)
+
+
+class ResultsFile:
+    """``results.csv`` of an output folder: rows already there are kept and their cells are not run again."""
+
+    def __init__(self, path: str):
+        self.path = path
+        self.rows: list[dict] = []
+        if os.path.isfile(path):
+            with open(path, newline="", encoding="utf-8") as f:
+                reader = csv.DictReader(f)
+                if tuple(reader.fieldnames or ()) != COLUMNS:
+                    raise ValueError(f"{path} has columns {reader.fieldnames}, expected {list(COLUMNS)}")
+                self.rows = list(reader)
+        self._done = {_key(r["method"], r["test_task"], r["shots"], r["seed"]) for r in self.rows}
+
+    def done(self, method: str, task: str, shots: int, seed: int) -> bool:
+        return _key(method, task, shots, seed) in self._done
+
+    def add(self, rows: Iterable[dict]) -> None:
+        """Append rows (written at once, so that an interrupted run keeps every finished cell)."""
+        rows = [{c: r[c] for c in COLUMNS} for r in rows]
+        new = not os.path.isfile(self.path)
+        with open(self.path, "a", newline="", encoding="utf-8") as f:
+            writer = csv.DictWriter(f, fieldnames=COLUMNS)
+            if new:
+                writer.writeheader()
+            writer.writerows(rows)
+        self.rows += [{k: str(v) for k, v in r.items()} for r in rows]
+        self._done |= {_key(r["method"], r["test_task"], r["shots"], r["seed"]) for r in rows}
+
+
+def results_table(
+    rows: Sequence[dict],
+    methods: Sequence[str],
+    tasks: Sequence[str],
+    shots: Sequence[int],
+    metric: str = "auroc",
+    labels: dict[str, str] | None = None,
+) -> str:
+    """Markdown table laid out as the paper's Table 1: a row per method, a column per (task, K).
+
+    Cells are mean ± std over the seeds, in %; the best mean of each column is bold; the last column is the mean
+    over all cells of the row. ``labels`` renames methods for display.
+    """
+    values = defaultdict(list)
+    for r in rows:
+        values[(r["method"], r["test_task"], int(r["shots"]))].append(100 * float(r[metric]))
+    columns = [(t, k) for t in tasks for k in shots]
+    best = {
+        c: max((statistics.mean(values[(m, *c)]) for m in methods if values[(m, *c)]), default=None) for c in columns
+    }
+    header = "| method | " + " | ".join(f"{t} {k}-shot" for t, k in columns) + " | mean |"
+    lines = [header, "|---" * (len(columns) + 2) + "|"]
+    for m in methods:
+        cells, means = [], []
+        for c in columns:
+            v = values[(m, *c)]
+            if not v:
+                cells.append("–")
+                continue
+            mean, std = statistics.mean(v), statistics.pstdev(v)
+            means.append(mean)
+            text = f"{mean:.1f} ± {std:.1f}"
+            cells.append(f"**{text}**" if mean == best[c] and len(methods) > 1 else text)
+        overall = f"{statistics.mean(means):.1f}" if means and len(means) == len(columns) else "–"
+        lines.append(f"| {(labels or {}).get(m, m)} | " + " | ".join(cells) + f" | {overall} |")
+    return "\n".join(lines) + "\n"

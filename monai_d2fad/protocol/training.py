@@ -1,0 +1,48 @@
+"""Train one D²4FAD of the protocol by running the bundle's training config with overrides."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from pathlib import Path
+
+from monai.bundle import ConfigParser
+
+__all__ = ["BUNDLE_TRAIN_CONFIG", "train_d2fad"]
+
+logger = logging.getLogger(__name__)
+
+BUNDLE_TRAIN_CONFIG = str(Path(__file__).resolve().parents[2] / "bundles" / "d2fad_fewshot" / "configs" / "train.json")
+
+
+def train_d2fad(overrides: dict, config_file: str = BUNDLE_TRAIN_CONFIG) -> tuple[str, float]:
+    """Run the bundle config's ``fit`` (train, validate on the training tasks' ``val`` splits, keep the best).
+
+    ``overrides`` set config ids (``output_dir``, ``test_task``, ``train_tasks``, ``shots``, ``epochs``, ...). A run
+    that finished before (``training.json`` in ``output_dir``, written at the end) is not repeated; an interrupted
+    one resumes from its last epoch checkpoint (MONAI also writes ``model_final.pt`` when a run fails, so that file
+    does not mean finished). Returns the checkpoint to evaluate (the best on validation, else the final one) and
+    the training time in seconds.
+    """
+    if not os.path.isfile(config_file):
+        raise FileNotFoundError(
+            f"bundle training config {config_file} not found: pass --config_file (the protocol trains with "
+            "bundles/d2fad_fewshot/configs/train.json of a source checkout)"
+        )
+    ckpt_dir = os.path.join(overrides["output_dir"], "models")
+    best, final = os.path.join(ckpt_dir, "model.pt"), os.path.join(ckpt_dir, "model_final.pt")
+    record = os.path.join(overrides["output_dir"], "training.json")
+    if not os.path.isfile(record):
+        parser = ConfigParser()
+        parser.read_config(config_file)
+        parser.update(overrides)
+        logger.info("training for test task %s in %s", overrides.get("test_task"), overrides["output_dir"])
+        start = time.perf_counter()
+        parser.get_parsed_content("fit")
+        with open(record, "w", encoding="utf-8") as f:
+            json.dump({"overrides": overrides, "seconds": round(time.perf_counter() - start, 1)}, f, indent=2)
+    with open(record, encoding="utf-8") as f:
+        seconds = json.load(f)["seconds"]
+    return (best if os.path.isfile(best) else final), seconds

@@ -1,0 +1,56 @@
+"""D²4FAD variants of the paper's ablations, as overrides of the bundle's training config."""
+
+from __future__ import annotations
+
+from monai_d2fad.networks.learn_to_weight import L2W_VARIANTS
+from monai_d2fad.networks.teachers import TEACHERS
+
+__all__ = ["ABLATIONS", "EVALUATION_KEYS", "variant_name", "training_overrides"]
+
+# keys that change how a trained model is scored, not how it is trained (one checkpoint serves their variants)
+EVALUATION_KEYS = ("image_score",)
+
+ABLATIONS: dict[str, dict[str, dict]] = {
+    # Table 2 rows, in the paper's order; the full model is D²4FAD itself
+    "table2": {
+        "tsd": {"ssd": False, "l2w": "none"},
+        "ssd": {"tsd": False, "l2w": "none"},
+        "ssd+tsd": {"l2w": "none"},
+        "ssd+l2w": {"tsd": False},
+        "ssd+tsd+l2w": {},
+    },
+    "lambda": {f"lam={v}": {"lam": v} for v in (1.0, 0.5, 0.1, 0.05, 0.01)},  # Table 3
+    "teacher": {name: {"teacher": name} for name in sorted(TEACHERS)},  # Table 4
+    "l2w": {name: {"l2w": name} for name in L2W_VARIANTS},  # Table 7
+    "image_score": {"mean": {"image_score": "mean"}, "max": {"image_score": "max"}},
+    "loss": {"location": {"loss_reduction": "location"}, "flatten": {"loss_reduction": "flatten"}},
+}
+
+DEFAULTS = {
+    "l2w": "dot",
+    "lam": 0.1,
+    "tsd": True,
+    "ssd": True,
+    "loss_reduction": "location",
+    "image_score": "mean",
+}
+
+
+def _changed(overrides: dict, base: dict) -> dict:
+    return {k: v for k, v in sorted(overrides.items()) if DEFAULTS.get(k, base.get(k)) != v}
+
+
+def variant_name(overrides: dict, base: dict | None = None) -> str:
+    """``D2FAD`` for the default model, else ``D2FAD[key=value,...]`` listing what differs from the defaults.
+
+    ``base`` holds run-wide settings (e.g. the teacher) that count as defaults.
+    """
+    changed = _changed(overrides, base or {})
+    if not changed:
+        return "D2FAD"
+    return "D2FAD[" + ",".join(f"{k}={v}" for k, v in changed.items()) + "]"
+
+
+def training_overrides(overrides: dict, base: dict | None = None) -> dict:
+    """The part of a variant that needs its own training run (evaluation-only keys left out)."""
+    return {k: v for k, v in _changed(overrides, base or {}).items() if k not in EVALUATION_KEYS}

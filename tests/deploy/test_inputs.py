@@ -1,0 +1,70 @@
+"""Input and model checks of the deploy application (core package only, no SDK)."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+import torch
+
+from monai_d2fad.deploy.inputs import check_dicom_study, input_kind, load_model_path, selection_rules, volume_slices
+from tests.files import write_dicom
+
+
+def test_model_path_is_a_package_or_a_folder_holding_one(tmp_path, task_package_file, checkpoint_file):
+    package_path = task_package_file()
+    assert load_model_path(package_path).image_size == 64
+    assert load_model_path(os.path.dirname(package_path)).image_size == 64  # beside model.pt, a checkpoint
+    with pytest.raises(ValueError, match="not a task package.*monai_d2fad.task_package"):
+        load_model_path(checkpoint_file)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(ValueError, match="exactly one task package"):
+        load_model_path(str(empty))
+
+
+def test_input_kind(study, png_folder, tmp_path):
+    assert input_kind(study[0]) == "dicom"
+    assert input_kind(png_folder) == "files"
+    (tmp_path / "nothing").mkdir()
+    with pytest.raises(ValueError, match="no DICOM file and no image"):
+        input_kind(str(tmp_path / "nothing"))
+    write_dicom(os.path.join(png_folder, "extra.dcm"), np.zeros((4, 4)))
+    with pytest.raises(ValueError, match="mixes DICOM"):
+        input_kind(png_folder)
+
+
+def test_study_check_selects_the_image_series_and_ignores_documents(study):
+    assert list(check_dicom_study(study[0], "mri").values()) == [3]
+    assert list(check_dicom_study(study[0], None).values()) == [3]
+
+
+def test_study_without_a_matching_series_lists_what_it_holds(study):
+    with pytest.raises(ValueError, match=r"modality 'xray'.*MR \(3 files\), SR \(1 files\)"):
+        check_dicom_study(study[0], "xray")
+
+
+def test_corrupt_dicom_file_is_named(study):
+    broken = os.path.join(study[0], "broken.dcm")
+    with open(broken, "wb") as f:
+        f.write(b"not a dicom file")
+    with pytest.raises(ValueError, match="broken.dcm: not a readable DICOM file"):
+        check_dicom_study(study[0], "mri")
+
+
+def test_selection_rules_match_the_modality():
+    rules = json.loads(selection_rules("xray"))
+    assert rules["selections"][0]["conditions"] == {"Modality": "^(CR|DX|DR|RG)$"}
+
+
+def test_volume_slices_become_model_inputs():
+    volume = np.zeros((2, 40, 50), dtype=np.int16)
+    volume[:, :, 25:] = 1000  # right half bright
+    slices = volume_slices(volume, "generic", 64)
+    assert slices.shape == (2, 3, 64, 64) and slices.dtype == torch.float32
+    assert slices[0, 0, 32, 60] > 0.9 and slices[0, 0, 32, 4] < 0.1
+    inverted = volume_slices(volume, "generic", 64, invert=True)  # MONOCHROME1
+    assert inverted[0, 0, 32, 60] < 0.1 and inverted[0, 0, 32, 4] > 0.9
+    assert volume_slices(np.random.rand(1, 40, 50, 3) * 255, "fundus", 64).shape == (1, 3, 64, 64)
+    with pytest.raises(ValueError, match="volume"):
+        volume_slices(np.zeros((2, 2, 2, 2, 2)), "generic", 64)

@@ -1,0 +1,114 @@
+"""The protocol runner end to end on synthetic tasks: CSV schema, report, figures, resume, checkpoint mode."""
+
+import csv
+import os
+
+import pytest
+
+from monai_d2fad.protocol import COLUMNS, ProtocolConfig, run_protocol
+from monai_d2fad.protocol.__main__ import main
+
+FAST = [
+    "--shots", "2", "--seeds", "2", "--epochs", "1", "--teacher", "efficientnet_lite0",
+    "--image_size", "64", "--max_train_per_task", "4", "--batch_size", "4", "--rd4ad_steps", "2", "--examples", "2",
+]  # fmt: skip
+
+
+def _rows(output):
+    with open(os.path.join(output, "results.csv"), newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def test_cli_runs_every_method_and_writes_csv_report_and_figures(synthetic_dir, tmp_path):
+    out = str(tmp_path / "run")
+    main(["--data_dir", synthetic_dir, "--output", out, "--test_tasks", "synthetic_cells", *FAST])
+    rows = _rows(out)
+    assert tuple(rows[0]) == COLUMNS
+    assert sorted((r["method"], r["seed"]) for r in rows) == sorted(
+        (m, s) for m in ("D2FAD", "PatchCore", "RD4AD", "ImageNN") for s in ("0", "1")
+    )
+    assert all(0.0 <= float(r[k]) <= 1.0 for r in rows for k in ("auroc", "aupr", "f1_max"))
+    assert {r["n_normal"] for r in rows} == {"6"} and {r["n_abnormal"] for r in rows} == {"6"}
+    assert {r["train_shots"] for r in rows if r["method"] in ("D2FAD", "RD4AD")} == {"2"}
+    report = open(os.path.join(out, "results.md")).read()
+    assert "synthetic_cells 2-shot" in report and "PatchCore" in report
+    figures = os.listdir(os.path.join(out, "figures"))
+    for name in ("score_distributions_2shot.png", "roc_2shot.png", "maps_D2FAD_2shot.png", "support_weights_2shot.png"):
+        assert name in figures
+    assert "maps_ImageNN_2shot.png" not in figures  # no maps: an image-level score
+    # training chose its model on the training tasks' val splits; the held-out task was never a training task
+    support_lists = os.listdir(os.path.join(out, "support_lists"))
+    assert "synthetic_cells" in support_lists and len(support_lists) == 4
+
+
+def _config(data_dir, output, **kw):
+    base = dict(
+        data_dir=data_dir, output=output, test_tasks=["synthetic_rings"], shots=[2], seeds=1, epochs=1,
+        teacher="efficientnet_lite0", image_size=64, max_train_per_task=4, batch_size=4,
+        rd4ad_steps=2, methods=["d2fad", "patchcore"], plots=False,
+    )  # fmt: skip
+    return ProtocolConfig(**{**base, **kw})
+
+
+def test_rerun_keeps_finished_cells_and_adds_only_new_ones(synthetic_dir, tmp_path):
+    out = str(tmp_path / "run")
+    run_protocol(_config(synthetic_dir, out))
+    first = _rows(out)
+    record = os.path.join(out, "models", "default", "synthetic_rings", "train_2-shot", "training.json")
+    trained_at = os.path.getmtime(record)
+    run_protocol(_config(synthetic_dir, out, seeds=2))
+    second = _rows(out)
+    assert second[: len(first)] == first  # finished cells untouched
+    assert sorted((r["method"], r["seed"]) for r in second[len(first) :]) == [("D2FAD", "1"), ("PatchCore", "1")]
+    assert os.path.getmtime(record) == trained_at  # the trained model was reused, not trained again
+    run_protocol(_config(synthetic_dir, out, seeds=2))
+    assert _rows(out) == second
+
+
+def test_rerun_with_other_settings_is_refused(synthetic_dir, tmp_path):
+    out = str(tmp_path / "run")
+    run_protocol(_config(synthetic_dir, out, methods=["patchcore"]))
+    with pytest.raises(ValueError, match="other settings.*epochs"):
+        run_protocol(_config(synthetic_dir, out, methods=["patchcore"], epochs=3))
+
+
+def test_train_shots_trains_one_model_for_every_k(synthetic_dir, tmp_path):
+    out = str(tmp_path / "run")
+    run_protocol(_config(synthetic_dir, out, shots=[2, 3], train_shots=2, methods=["d2fad"]))
+    assert os.listdir(os.path.join(out, "models", "default", "synthetic_rings")) == ["train_2-shot"]
+    assert {(r["shots"], r["train_shots"]) for r in _rows(out)} == {("2", "2"), ("3", "2")}
+
+
+def test_checkpoint_is_evaluated_without_training(synthetic_dir, tmp_path, checkpoint_file):
+    out = str(tmp_path / "run")
+    run_protocol(_config(synthetic_dir, out, checkpoint=checkpoint_file, methods=["d2fad"]))
+    assert not os.path.exists(os.path.join(out, "models"))
+    assert [r["train_shots"] for r in _rows(out)] == ["checkpoint"]
+
+
+def test_ablation_trains_each_variant_and_reports_a_table(synthetic_dir, tmp_path):
+    out = str(tmp_path / "run")
+    run_protocol(_config(synthetic_dir, out, methods=["d2fad"], ablations=["image_score"]))
+    methods = {r["method"] for r in _rows(out)}
+    assert methods == {"D2FAD", "D2FAD[image_score=max]"}
+    assert os.listdir(os.path.join(out, "models")) == ["default"]  # image score: same model, other scoring
+    assert "## Ablation: image_score" in open(os.path.join(out, "results.md")).read()
+
+
+@pytest.mark.parametrize(
+    "kw, message",
+    [
+        ({"methods": ["magic"]}, "unknown methods"),
+        ({"ablations": ["everything"]}, "unknown ablations"),
+        ({"shots": [0]}, "K >= 1"),
+        ({"checkpoint": "missing.pt"}, "does not exist"),
+    ],
+)
+def test_bad_settings_fail_before_any_work(synthetic_dir, tmp_path, kw, message):
+    with pytest.raises((ValueError, FileNotFoundError), match=message):
+        _config(synthetic_dir, str(tmp_path / "run"), **kw)
+
+
+def test_unknown_test_task_names_the_tasks(synthetic_dir, tmp_path):
+    with pytest.raises(KeyError, match="synthetic_cells"):
+        run_protocol(_config(synthetic_dir, str(tmp_path / "run"), test_tasks=["liver_ct"]))
