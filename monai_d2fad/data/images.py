@@ -30,7 +30,8 @@ def load_image(path: str | os.PathLike, modality: str | None = None, image_size:
     Raises ``ImageReadError`` naming the file if it cannot be read.
     """
     with reraise_read_errors():
-        return _pipeline(modality, image_size, tuple(sorted(preset.items())))({"image": os.fspath(path)})["image"]
+        settings = tuple(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in preset.items()))
+        return _pipeline(modality, image_size, settings)({"image": os.fspath(path)})["image"]
 
 
 @functools.lru_cache(maxsize=16)

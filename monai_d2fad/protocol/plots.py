@@ -57,7 +57,7 @@ def score_distributions(scores: Mapping[str, Mapping[str, tuple]], path: str) ->
         ax.set_title(task, fontsize=10)
         ax.set_ylabel("anomaly score (scaled)")
     handles = [plt.Rectangle((0, 0), 1, 1, color=c, alpha=0.45) for c in (NORMAL, ABNORMAL)]
-    fig.legend(handles, ["normal", "abnormal"], loc="upper right", fontsize=8)
+    axes[0][-1].legend(handles, ["normal", "abnormal"], loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8)
     return _save(fig, path)
 
 

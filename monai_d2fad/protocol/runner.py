@@ -77,6 +77,7 @@ class ProtocolConfig:
     config_file: str = BUNDLE_TRAIN_CONFIG
 
     def __post_init__(self):
+        self.data_dir = os.path.abspath(self.data_dir)  # the same data however it was spelled, on resume
         unknown = [m for m in self.methods if m not in METHODS]
         if unknown:
             raise ValueError(f"unknown methods {unknown}; choose from {list(METHODS)}")
@@ -308,8 +309,8 @@ def run_protocol(config: ProtocolConfig) -> ResultsFile:
 
 
 def write_report(config: ProtocolConfig, results: ResultsFile, tasks: dict[str, Task]) -> str:
-    """``results.md`` of everything in ``results.csv``: the comparison table, a table per ablation that has rows,
-    and the figures (if ``config.plots``). ``tasks`` are the data's tasks, giving the column order."""
+    """``results.md`` of everything in ``results.csv``: the comparison table, a table per ablation with a row per
+    variant that was run, and the figures (if ``config.plots``). ``tasks`` are the data's tasks (column order)."""
     base = {"teacher": config.teacher}
     present = {r["method"] for r in results.rows}
     order = [t for t in tasks if any(r["test_task"] == t for r in results.rows)]
@@ -322,7 +323,7 @@ def write_report(config: ProtocolConfig, results: ResultsFile, tasks: dict[str, 
         results_table(results.rows, main, order, config.shots),
     ]
     for ablation, variants in ABLATIONS.items():
-        labels = {variant_name(o, base): label for label, o in variants.items()}
+        labels = {n: label for label, o in variants.items() if (n := variant_name(o, base)) in present}
         if not present & (set(labels) - {"D2FAD"}):
             continue
         columns = [

@@ -1,8 +1,9 @@
 import os
 
 import pytest
+import torch
 
-from monai_d2fad.data import ImageDataset, discover_tasks
+from monai_d2fad.data import ImageDataset, discover_tasks, load_image
 from monai_d2fad.transforms import ImageReadError
 from tests.files import make_task
 
@@ -36,3 +37,9 @@ def test_disk_cache(items, tmp_path):
     assert any(os.scandir(tmp_path / "cache"))
     second = ImageDataset(good, image_size=32, cache_dir=str(tmp_path / "cache"))
     assert (first[1]["image"] == second[1]["image"]).all()
+
+
+def test_load_image_takes_list_settings_as_a_json_config_gives_them(items):
+    path = items[0]["image"]
+    from_json = load_image(path, "xray", 32, percentiles=[1.0, 99.0])
+    assert torch.equal(from_json, load_image(path, "xray", 32, percentiles=(1.0, 99.0)))

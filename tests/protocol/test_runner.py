@@ -5,8 +5,10 @@ import os
 
 import pytest
 
-from monai_d2fad.protocol import COLUMNS, ProtocolConfig, run_protocol
+from monai_d2fad.data.tasks import discover_tasks
+from monai_d2fad.protocol import COLUMNS, ProtocolConfig, ResultsFile, run_protocol
 from monai_d2fad.protocol.__main__ import main
+from monai_d2fad.protocol.runner import write_report
 
 FAST = [
     "--shots", "2", "--seeds", "2", "--epochs", "1", "--teacher", "efficientnet_lite0",
@@ -72,6 +74,14 @@ def test_rerun_with_other_settings_is_refused(synthetic_dir, tmp_path):
         run_protocol(_config(synthetic_dir, out, methods=["patchcore"], epochs=3))
 
 
+def test_resume_takes_the_data_dir_spelled_relative_to_another_folder(synthetic_dir, tmp_path, monkeypatch):
+    out = str(tmp_path / "run")
+    run_protocol(_config(synthetic_dir, out, methods=["patchcore"]))
+    monkeypatch.chdir(os.path.dirname(synthetic_dir))
+    run_protocol(_config(os.path.basename(synthetic_dir), out, methods=["patchcore"], seeds=2))
+    assert [r["seed"] for r in _rows(out)] == ["0", "1"]
+
+
 def test_train_shots_trains_one_model_for_every_k(synthetic_dir, tmp_path):
     out = str(tmp_path / "run")
     run_protocol(_config(synthetic_dir, out, shots=[2, 3], train_shots=2, methods=["d2fad"]))
@@ -93,6 +103,17 @@ def test_ablation_trains_each_variant_and_reports_a_table(synthetic_dir, tmp_pat
     assert methods == {"D2FAD", "D2FAD[image_score=max]"}
     assert os.listdir(os.path.join(out, "models")) == ["default"]  # image score: same model, other scoring
     assert "## Ablation: image_score" in open(os.path.join(out, "results.md")).read()
+
+
+def test_report_lists_only_the_variants_that_were_run(synthetic_dir, tmp_path):
+    results = ResultsFile(str(tmp_path / "results.csv"))
+    cell = {c: 0 for c in COLUMNS} | {"test_task": "synthetic_rings", "shots": 2, "seed": 0, "auroc": 0.5}
+    results.add([cell | {"method": "D2FAD"}, cell | {"method": "D2FAD[l2w=none]"}])  # l2w=none is also ssd+tsd
+    config = _config(synthetic_dir, str(tmp_path), shots=[2])
+    report = open(write_report(config, results, discover_tasks(synthetic_dir))).read()
+    l2w = report.split("## Ablation: l2w")[1]
+    assert "| dot |" in l2w and "| none |" in l2w and "gaussian" not in l2w
+    assert "| ssd+tsd |" in report.split("## Ablation: table2")[1] and "| tsd |" not in report
 
 
 @pytest.mark.parametrize(
