@@ -1,4 +1,5 @@
-"""Figures of a protocol run (PNG, matplotlib): score distributions, ROC curves, map overlays, support weights."""
+"""Figures of a protocol run (PNG, matplotlib): AUROC against K, score distributions, ROC curves, map overlays and
+support weights."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import torch
 from monai_d2fad.metrics import anomaly_metrics, roc_curve
 from monai_d2fad.visualize import overlay
 
-__all__ = ["score_distributions", "roc_curves", "anomaly_map_grid", "support_weight_plot"]
+__all__ = ["auroc_by_shots", "score_distributions", "roc_curves", "anomaly_map_grid", "support_weight_plot"]
 
 NORMAL, ABNORMAL = "#1f77b4", "#d62728"
 
@@ -32,6 +33,33 @@ def _save(fig, path: str) -> str:
     fig.savefig(path, dpi=80)
     _pyplot().close(fig)
     return path
+
+
+def auroc_by_shots(
+    values: Mapping[tuple[str, str, int], Sequence[float]], methods: Sequence[str], tasks: Sequence[str], path: str
+) -> str:
+    """One panel per task: each method's AUROC (%) against K, mean ± std over the reference draws.
+
+    ``values[(method, task, K)]`` holds the AUROC of every draw, as ``results.cell_values`` gives it.
+    """
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, len(tasks), figsize=(3.4 * len(tasks), 3.2), squeeze=False, sharey=True)
+    shots = sorted({k for _, _, k in values})
+    for ax, task in zip(axes[0], tasks):
+        ax.set_xscale("log", base=2)  # K = 2, 4, 8 evenly spaced
+        for method in methods:
+            cells = [(k, torch.tensor(values[(method, task, k)])) for k in shots if values.get((method, task, k))]
+            if cells:
+                mean = [float(v.mean()) for _, v in cells]
+                std = [float(v.std(unbiased=False)) for _, v in cells]
+                ax.errorbar([k for k, _ in cells], mean, yerr=std, marker="o", capsize=3, label=method)
+        ax.axhline(50, color="grey", linestyle=":", linewidth=1)  # chance
+        ax.set_xticks(shots, [str(k) for k in shots])
+        ax.minorticks_off()
+        ax.set(title=task, xlabel="K (normal references)")
+    axes[0][0].set_ylabel("image AUROC (%)")
+    axes[0][-1].legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8)
+    return _save(fig, path)
 
 
 def score_distributions(scores: Mapping[str, Mapping[str, tuple]], path: str) -> str:

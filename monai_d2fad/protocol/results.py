@@ -8,7 +8,7 @@ import statistics
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 
-__all__ = ["COLUMNS", "ResultsFile", "results_table"]
+__all__ = ["COLUMNS", "ResultsFile", "cell_values", "results_table"]
 
 COLUMNS = (
     "method",
@@ -60,6 +60,14 @@ class ResultsFile:
         self._done |= {_key(r["method"], r["test_task"], r["shots"], r["seed"]) for r in rows}
 
 
+def cell_values(rows: Sequence[dict], metric: str = "auroc") -> dict[tuple[str, str, int], list[float]]:
+    """The metric (in %) of every seed, by (method, test task, K)."""
+    values = defaultdict(list)
+    for r in rows:
+        values[(r["method"], r["test_task"], int(r["shots"]))].append(100 * float(r[metric]))
+    return values
+
+
 def results_table(
     rows: Sequence[dict],
     methods: Sequence[str],
@@ -73,9 +81,7 @@ def results_table(
     Cells are mean ± std over the seeds, in %; the best mean of each column is bold; the last column is the mean
     over all cells of the row. ``labels`` renames methods for display.
     """
-    values = defaultdict(list)
-    for r in rows:
-        values[(r["method"], r["test_task"], int(r["shots"]))].append(100 * float(r[metric]))
+    values = cell_values(rows, metric)
     columns = [(t, k) for t in tasks for k in shots]
     best = {
         c: max((statistics.mean(values[(m, *c)]) for m in methods if values[(m, *c)]), default=None) for c in columns

@@ -24,7 +24,7 @@ from monai_d2fad.engines.evaluator import EvaluationSet, evaluation_sets
 from monai_d2fad.methods import D2FADMethod, FewShotMethod, ImageNearestNeighbour, PatchCore, RD4ADPerTask
 from monai_d2fad.protocol import plots
 from monai_d2fad.protocol.evaluation import SetScores, read_images, score_sets
-from monai_d2fad.protocol.results import ResultsFile, results_table
+from monai_d2fad.protocol.results import ResultsFile, cell_values, results_table
 from monai_d2fad.protocol.training import BUNDLE_TRAIN_CONFIG, train_d2fad
 from monai_d2fad.protocol.variants import ABLATIONS, training_overrides, variant_name
 
@@ -337,7 +337,7 @@ def write_report(config: ProtocolConfig, results: ResultsFile, tasks: dict[str, 
         ]
     if config.plots:
         parts.append("\n## Figures\n")
-        figures = make_figures(config, {t: tasks[t] for t in order}, main)
+        figures = make_figures(config, {t: tasks[t] for t in order}, main, results.rows)
         parts += [f"![{os.path.basename(p)}]({os.path.relpath(p, config.output)})\n" for p in figures]
     path = os.path.join(config.output, "results.md")
     with open(path, "w", encoding="utf-8") as f:
@@ -346,8 +346,15 @@ def write_report(config: ProtocolConfig, results: ResultsFile, tasks: dict[str, 
     return path
 
 
-def make_figures(config: ProtocolConfig, tasks: dict[str, Task], methods: Sequence[str]) -> list[str]:
-    """Score distributions, ROC curves, map overlays and support weights at one K (4 if run), reference draw 0."""
+def make_figures(
+    config: ProtocolConfig, tasks: dict[str, Task], methods: Sequence[str], rows: Sequence[dict]
+) -> list[str]:
+    """AUROC against K from the results ``rows``; then score distributions, ROC curves, map overlays and support
+    weights at one K (4 if run), reference draw 0."""
+    folder = os.path.join(config.output, "figures")
+    os.makedirs(folder, exist_ok=True)
+    path = os.path.join(folder, "auroc_by_shots.png")
+    paths = [plots.auroc_by_shots(cell_values(rows), methods, list(tasks), path)]
     k = 4 if 4 in config.shots else config.shots[0]
     records = {}
     for t in tasks:
@@ -356,19 +363,17 @@ def make_figures(config: ProtocolConfig, tasks: dict[str, Task], methods: Sequen
         if found:
             records[t] = found
     if not records:
-        return []
-    folder = os.path.join(config.output, "figures")
-    os.makedirs(folder, exist_ok=True)
+        return paths
     scores = {t: {m: (r["scores"], r["labels"]) for m, r in by_method.items()} for t, by_method in records.items()}
-    paths = [
+    paths += [
         plots.score_distributions(scores, os.path.join(folder, f"score_distributions_{k}shot.png")),
         plots.roc_curves(scores, os.path.join(folder, f"roc_{k}shot.png")),
     ]
     size = config.image_size
     for m in (m for m in methods if m != BASELINES["image_nn"]):  # the image-level baseline has no maps
-        rows = [_map_row(t, r[m], tasks[t].modality, size) for t, r in records.items() if m in r]
-        if rows:
-            paths.append(plots.anomaly_map_grid(rows, os.path.join(folder, f"maps_{_slug(m)}_{k}shot.png")))
+        map_rows = [_map_row(t, r[m], tasks[t].modality, size) for t, r in records.items() if m in r]
+        if map_rows:
+            paths.append(plots.anomaly_map_grid(map_rows, os.path.join(folder, f"maps_{_slug(m)}_{k}shot.png")))
     weights = [
         _weight_row(t, r["D2FAD"], tasks[t].modality, size)
         for t, r in records.items()

@@ -27,7 +27,9 @@ def test_figures_are_written(tmp_path):
             "labels": [0, 0, 1, 1],
         }
     ]
+    auroc = {("D2FAD", "task_a", 2): [80.0, 90.0], ("D2FAD", "task_a", 4): [85.0], ("PatchCore", "task_a", 2): [70.0]}
     paths = [
+        plots.auroc_by_shots(auroc, ["D2FAD", "PatchCore"], ["task_a"], str(tmp_path / "k.png")),
         plots.score_distributions(scores, str(tmp_path / "d.png")),
         plots.roc_curves(scores, str(tmp_path / "r.png")),
         plots.anomaly_map_grid(rows, str(tmp_path / "m.png")),

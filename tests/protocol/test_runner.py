@@ -35,7 +35,13 @@ def test_cli_runs_every_method_and_writes_csv_report_and_figures(synthetic_dir, 
     report = open(os.path.join(out, "results.md")).read()
     assert "synthetic_cells 2-shot" in report and "PatchCore" in report
     figures = os.listdir(os.path.join(out, "figures"))
-    for name in ("score_distributions_2shot.png", "roc_2shot.png", "maps_D2FAD_2shot.png", "support_weights_2shot.png"):
+    for name in (
+        "auroc_by_shots.png",
+        "score_distributions_2shot.png",
+        "roc_2shot.png",
+        "maps_D2FAD_2shot.png",
+        "support_weights_2shot.png",
+    ):
         assert name in figures
     assert "maps_ImageNN_2shot.png" not in figures  # no maps: an image-level score
     # training chose its model on the training tasks' val splits; the held-out task was never a training task
