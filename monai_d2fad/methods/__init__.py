@@ -5,10 +5,10 @@
 references alone) and ``ImageNearestNeighbour`` (pooled features).
 """
 
-from monai_d2fad.methods.base import FewShotMethod
+from monai_d2fad.methods.base import FewShotMethod, FrozenTeacherMethod
 from monai_d2fad.methods.d2fad import D2FADMethod
 from monai_d2fad.methods.image_nn import ImageNearestNeighbour
 from monai_d2fad.methods.patchcore import PatchCore
 from monai_d2fad.methods.rd4ad import RD4ADPerTask
 
-__all__ = ["FewShotMethod", "D2FADMethod", "PatchCore", "RD4ADPerTask", "ImageNearestNeighbour"]
+__all__ = ["FewShotMethod", "FrozenTeacherMethod", "D2FADMethod", "PatchCore", "RD4ADPerTask", "ImageNearestNeighbour"]

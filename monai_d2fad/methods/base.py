@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import os
 from abc import ABC, abstractmethod
 from typing import Any
 
 import torch
 
-__all__ = ["FewShotMethod"]
+from monai_d2fad.networks.teachers import build_teacher
+
+__all__ = ["FewShotMethod", "FrozenTeacherMethod"]
 
 
 class FewShotMethod(ABC):
@@ -40,3 +43,23 @@ class FewShotMethod(ABC):
     def support_weights(self, encoded: Any, state: Any) -> torch.Tensor | None:
         """Weight of each reference for each query ``[B, K]``, where the method has them (learn-to-weight)."""
         return None
+
+
+class FrozenTeacherMethod(FewShotMethod):
+    """A method on a frozen ImageNet teacher's features, with no cross-task training (the baselines).
+
+    Args:
+        teacher, teacher_weights, teacher_normalize: the encoder, as ``networks.build_teacher`` takes them.
+        device: where the teacher runs.
+    """
+
+    def __init__(
+        self,
+        teacher: str = "wide_resnet50_2",
+        teacher_weights: str | os.PathLike | None = "imagenet",
+        teacher_normalize: str | None = None,
+        device: str | torch.device = "cpu",
+    ):
+        super().__init__(device)
+        self.teacher_name = teacher
+        self.teacher = build_teacher(teacher, teacher_weights, teacher_normalize).to(self.device)

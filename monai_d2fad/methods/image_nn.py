@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import os
-
 import torch
 import torch.nn.functional as F
 
-from monai_d2fad.methods.base import FewShotMethod
-from monai_d2fad.networks.teachers import build_teacher
+from monai_d2fad.methods.base import FrozenTeacherMethod
 
 __all__ = ["ImageNearestNeighbour"]
 
 
-class ImageNearestNeighbour(FewShotMethod):
+class ImageNearestNeighbour(FrozenTeacherMethod):
     """One descriptor per image: every teacher scale global-average-pooled, L2-normalised and concatenated.
 
     The score is ``1 - cos`` to the nearest of the K references; there is no anomaly map (the map returned is the
@@ -21,16 +18,6 @@ class ImageNearestNeighbour(FewShotMethod):
     """
 
     has_maps = False
-
-    def __init__(
-        self,
-        teacher: str = "wide_resnet50_2",
-        teacher_weights: str | os.PathLike | None = "imagenet",
-        teacher_normalize: str | None = None,
-        device: str | torch.device = "cpu",
-    ):
-        super().__init__(device)
-        self.teacher = build_teacher(teacher, teacher_weights, teacher_normalize).to(self.device)
 
     @torch.inference_mode()
     def encode(self, images: torch.Tensor) -> torch.Tensor:

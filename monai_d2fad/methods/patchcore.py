@@ -7,14 +7,13 @@ import os
 import torch
 import torch.nn.functional as F
 
-from monai_d2fad.methods.base import FewShotMethod
-from monai_d2fad.networks.teachers import build_teacher
+from monai_d2fad.methods.base import FrozenTeacherMethod
 from monai_d2fad.scoring import anomaly_map
 
 __all__ = ["PatchCore"]
 
 
-class PatchCore(FewShotMethod):
+class PatchCore(FrozenTeacherMethod):
     """Distance of each query patch to its nearest patch among the K references' patches.
 
     Patch features are the teacher's stride-8 and stride-16 features, each averaged over its 3 x 3 neighbourhood,
@@ -34,8 +33,7 @@ class PatchCore(FewShotMethod):
         sigma: float = 4.0,
         device: str | torch.device = "cpu",
     ):
-        super().__init__(device)
-        self.teacher = build_teacher(teacher, teacher_weights, teacher_normalize).to(self.device)
+        super().__init__(teacher, teacher_weights, teacher_normalize, device)
         self.sigma = sigma
 
     @torch.inference_mode()

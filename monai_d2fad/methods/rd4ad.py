@@ -6,15 +6,14 @@ import os
 
 import torch
 
-from monai_d2fad.methods.base import FewShotMethod
+from monai_d2fad.methods.base import FrozenTeacherMethod
 from monai_d2fad.networks.decoder import decoder_for
-from monai_d2fad.networks.teachers import build_teacher
 from monai_d2fad.scoring import anomaly_map, cosine_distance
 
 __all__ = ["RD4ADPerTask"]
 
 
-class RD4ADPerTask(FewShotMethod):
+class RD4ADPerTask(FrozenTeacherMethod):
     """Reverse distillation (Deng and Li, 2022) fitted to K normal images of the task being tested.
 
     A fresh student (the same reverse decoder as D²4FAD's, fed the teacher's deepest feature; RD4AD's
@@ -41,9 +40,7 @@ class RD4ADPerTask(FewShotMethod):
         sigma: float = 4.0,
         device: str | torch.device = "cpu",
     ):
-        super().__init__(device)
-        self.teacher_name = teacher
-        self.teacher = build_teacher(teacher, teacher_weights, teacher_normalize).to(self.device)
+        super().__init__(teacher, teacher_weights, teacher_normalize, device)
         self.steps, self.learning_rate, self.seed, self.sigma = steps, learning_rate, seed, sigma
 
     @torch.inference_mode()

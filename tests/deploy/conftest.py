@@ -1,9 +1,9 @@
-"""A tiny DICOM study and PNG folder for the deploy tests."""
+"""A tiny DICOM study for the deploy tests (a folder of PNGs is the root conftest's ``references``)."""
 
 import numpy as np
 import pytest
 
-from tests.files import write_dicom, write_dicom_series, write_png
+from tests.files import write_dicom, write_dicom_series
 
 
 @pytest.fixture
@@ -14,13 +14,3 @@ def study(tmp_path):
     paths = write_dicom_series(folder, [rng.integers(0, 4000, (40, 50)) for _ in range(3)], modality="MR")
     write_dicom(folder / "report.dcm", np.zeros((2, 2)), modality="SR")
     return str(folder), paths
-
-
-@pytest.fixture
-def png_folder(tmp_path):
-    folder = tmp_path / "pngs"
-    folder.mkdir()
-    rng = np.random.default_rng(1)
-    for i in range(2):
-        write_png(folder / f"image_{i}.png", rng.integers(0, 256, (48, 48), dtype=np.uint8))
-    return str(folder)

@@ -40,9 +40,9 @@ def test_dicom_study_gives_json_heatmaps_sr_and_pdf(study, task_package_file, tm
     assert by_modality["OT"].EncapsulatedDocument.startswith(b"%PDF")
 
 
-def test_image_folder_gives_json_and_heatmaps(png_folder, task_package_file, tmp_path):
+def test_image_folder_gives_json_and_heatmaps(references, task_package_file, tmp_path):
     out = tmp_path / "out"
-    run = _run("-i", png_folder, "-m", task_package_file(), "-o", str(out))
+    run = _run("-i", references, "-m", task_package_file(), "-o", str(out))
     assert run.returncode == 0, run.stderr[-2000:]
     assert sorted(os.listdir(out)) == ["heatmaps", "report.pdf", "result.json"]
 

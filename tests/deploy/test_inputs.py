@@ -23,15 +23,15 @@ def test_model_path_is_a_package_or_a_folder_holding_one(tmp_path, task_package_
         load_model_path(str(empty))
 
 
-def test_input_kind(study, png_folder, tmp_path):
+def test_input_kind(study, references, tmp_path):
     assert input_kind(study[0]) == "dicom"
-    assert input_kind(png_folder) == "files"
+    assert input_kind(references) == "files"
     (tmp_path / "nothing").mkdir()
     with pytest.raises(ValueError, match="no DICOM file and no image"):
         input_kind(str(tmp_path / "nothing"))
-    write_dicom(os.path.join(png_folder, "extra.dcm"), np.zeros((4, 4)))
+    write_dicom(os.path.join(references, "extra.dcm"), np.zeros((4, 4)))
     with pytest.raises(ValueError, match="mixes DICOM"):
-        input_kind(png_folder)
+        input_kind(references)
 
 
 def test_study_check_selects_the_image_series_and_ignores_documents(study):
