@@ -54,7 +54,7 @@ class D2FADSeriesOperator(Operator):
         summary = report.write(str(self.output_folder))
         logger.info("%s: %s, score %.4g", title, summary["decision"], summary["score"])
         op_output.emit(report.text(), "result_text")
-        op_output.emit(report.pdf(), "pdf_bytes")
+        op_output.emit((self.output_folder / "report.pdf").read_bytes(), "pdf_bytes")  # rendered once, by write
 
 
 class D2FADFolderOperator(Operator):

@@ -112,21 +112,21 @@ class AnomalyReport:
         ]
         return "\n".join(lines)
 
-    def pdf(self, pages: int = 1, per_page: int = 6) -> bytes:
-        """A PDF report: the text, then the heatmaps of the most anomalous images (one colour scale: 0 to twice
-        the threshold)."""
+    def pdf(self, heatmaps: int = 6) -> bytes:
+        """A one-page PDF report: the text, then the heatmaps of the ``heatmaps`` (at most 6) most anomalous images
+        (one colour scale: 0 to twice the threshold)."""
         import matplotlib
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
         from matplotlib.backends.backend_pdf import PdfPages
 
-        order = sorted(range(len(self.results)), key=lambda i: -self.results[i].score)[: pages * per_page]
+        order = sorted(range(len(self.results)), key=lambda i: -self.results[i].score)[: min(heatmaps, 6)]
         buffer = io.BytesIO()
         with PdfPages(buffer) as pdf:
             fig = plt.figure(figsize=(8.27, 11.69))
             fig.text(0.06, 0.96, self.text(), va="top", family="monospace", fontsize=8, wrap=True)
-            for j, i in enumerate(order[:per_page]):
+            for j, i in enumerate(order):  # a 3 x 2 grid below the text
                 ax = fig.add_axes([0.06 + (j % 3) * 0.31, 0.36 - (j // 3) * 0.3, 0.28, 0.26])
                 ax.imshow(self.overlays[i].permute(1, 2, 0).numpy())
                 ax.set_title(f"{self.results[i].name}\n{self.results[i].score:.4g}", fontsize=7)

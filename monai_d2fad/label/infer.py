@@ -24,9 +24,8 @@ __all__ = ["D2FADInferTask"]
 class D2FADInferTask(BasicInferTask):
     """Scores the requested image with a D²4FAD task package (a trained model plus a task's normal references).
 
-    The label returned is the anomalous region, a PNG mask (1 = anomaly) where the anomaly map reaches the task's
-    threshold
-    (the annotator's starting point), at the model's resolution. The result JSON holds ``score``, ``anomalous``,
+    The label returned is the anomalous region (the annotator's starting point): a PNG mask, 1 where the anomaly
+    map reaches the task's threshold, at the model's resolution. The result JSON holds ``score``, ``anomalous``,
     ``threshold`` and ``heatmap``, the path of a colour overlay PNG (one scale per task: 0 to twice the threshold).
 
     Args:
