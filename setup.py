@@ -26,6 +26,7 @@ setup(
         "fire>=0.5",  # python -m monai.bundle
         "jsonschema>=4.0",  # monai.bundle verify_metadata
         "matplotlib>=3.7",  # the protocol's figures
+        "scipy>=1.10",  # the official-style evaluation diagnostic (gaussian_filter1d)
     ],
     extras_require={
         "test": ["pytest>=7.4", "scikit-image>=0.22", "onnx>=1.16", "onnxruntime>=1.18", "onnxscript>=0.2"],

@@ -12,7 +12,14 @@ import torch
 import torch.nn.functional as F
 from monai.networks.layers.simplelayers import gaussian_1d, separable_filtering
 
-__all__ = ["cosine_distance", "weighted_support", "support_distance", "anomaly_map", "image_score"]
+__all__ = [
+    "cosine_distance",
+    "weighted_support",
+    "support_distance",
+    "anomaly_map",
+    "global_discrepancy",
+    "image_score",
+]
 
 MAP_COMBINE = ("sum", "product")
 IMAGE_SCORES = ("mean", "max")
@@ -69,6 +76,21 @@ def anomaly_map(
     for m in up[1:]:
         out = out + m if combine == "sum" else out * m
     return gaussian_blur(out, sigma) if sigma > 0 else out
+
+
+def global_discrepancy(query: Sequence[torch.Tensor], support: Sequence[torch.Tensor]) -> torch.Tensor:
+    """Image-level discrepancy ``[B]``: per scale, ``1 - cos`` between the query's globally pooled feature and the
+    nearest reference's, summed over scales. Per scale, ``query`` is ``[B, C, h, w]`` and ``support`` ``[K, C, h, w]``.
+
+    The anomaly map compares the query with its references location by location; this compares whole images, which
+    catches anomalies that change an image's overall appearance more than any one place.
+    """
+    total = 0
+    for q, s in zip(query, support):
+        q = F.normalize(q.float().mean((-2, -1)), dim=-1)  # [B, C]
+        s = F.normalize(s.float().mean((-2, -1)), dim=-1)  # [K, C]
+        total = total + (1 - q @ s.T).amin(1)
+    return total
 
 
 def image_score(maps: torch.Tensor, reduction: str = "mean") -> torch.Tensor:

@@ -44,8 +44,12 @@ def save_png(image: torch.Tensor, path: str) -> str:
 
 
 def episode_strip(batch: dict) -> tuple[torch.Tensor, list[None]]:
-    """Query and its K supports side by side, ``[B, 3, S, (K + 1) S]``, for ``TensorBoardImageHandler``."""
-    images = torch.cat([batch["query"].unsqueeze(1), batch["support"]], dim=1)  # [B, K+1, 3, S, S]
+    """Query and its K supports side by side, ``[B, 3, S, (K + 1) S]``, for ``TensorBoardImageHandler``.
+
+    With cached teacher features the episode's images are under ``query_image`` and ``support_image``.
+    """
+    query, support = batch.get("query_image", batch["query"]), batch.get("support_image", batch["support"])
+    images = torch.cat([query.unsqueeze(1), support], dim=1)  # [B, K+1, 3, S, S]
     return torch.cat(images.unbind(1), dim=-1), [None]
 
 

@@ -1,6 +1,7 @@
 """Task folders, image loading and caching, K-shot support lists, episodes and synthetic demo tasks."""
 
 from monai_d2fad.data.episodes import EpisodeDataset
+from monai_d2fad.data.features import TeacherFeatureCache
 from monai_d2fad.data.images import ImageDataset, ReadImaged, expand_slices, load_image
 from monai_d2fad.data.support import draw_support, read_support_list, support_list_path, write_support_lists
 from monai_d2fad.data.synthetic import SYNTHETIC_TASKS, discover_or_make_synthetic, make_synthetic_tasks
@@ -8,6 +9,7 @@ from monai_d2fad.data.tasks import Task, discover_tasks, folder_items, leave_one
 
 __all__ = [
     "EpisodeDataset",
+    "TeacherFeatureCache",
     "ImageDataset",
     "ReadImaged",
     "expand_slices",

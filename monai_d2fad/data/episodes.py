@@ -8,6 +8,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
+from monai_d2fad.data.features import TeacherFeatureCache
 from monai_d2fad.data.images import ImageDataset
 from monai_d2fad.data.tasks import Task
 from monai_d2fad.transforms.presets import training_augmentation
@@ -30,6 +31,10 @@ class EpisodeDataset(torch.utils.data.Dataset):
         image_size: side of the square images.
         augment: apply ``training_augmentation`` to the query and each support independently.
         max_per_task: use at most this many normal images per task (quick runs).
+        teacher_features: a ``TeacherFeatureCache``: encode every image with the frozen teacher once, and give the
+            teacher's features (lists of four tensors, strides 4-32) as ``query`` and ``support``, so that training
+            runs only the student; the images are then ``query_image`` and ``support_image``. Not with ``augment``
+            (augmented images differ every time).
         on_error, cache_dir, preset: see ``ImageDataset``.
     """
 
@@ -44,10 +49,13 @@ class EpisodeDataset(torch.utils.data.Dataset):
         on_error: str = "raise",
         cache_dir: str | None = None,
         progress: bool = False,
+        teacher_features: TeacherFeatureCache | None = None,
         **preset,
     ):
         if shots < 1:
             raise ValueError(f"shots must be >= 1, got {shots}")
+        if augment and teacher_features is not None:
+            raise ValueError("teacher_features caches features of fixed images: it cannot be used with augment=True")
         if not tasks:
             raise ValueError("EpisodeDataset needs at least one task")
         self.shots, self.seed, self.epoch = int(shots), int(seed), 0
@@ -71,6 +79,7 @@ class EpisodeDataset(torch.utils.data.Dataset):
         self.augment = training_augmentation(image_size) if augment else None
         if self.augment is not None:
             self.augment.set_random_state(seed)
+        self.features = None if teacher_features is None else teacher_features.encode(self.images)
 
     def set_epoch(self, epoch: int) -> None:
         """Re-draw the supports: call at the start of every epoch."""
@@ -90,9 +99,12 @@ class EpisodeDataset(torch.utils.data.Dataset):
 
     def __getitem__(self, index: int) -> dict:
         support = self.support_indices(index)
-        return {
-            "query": self._image(index),
-            "support": torch.stack([self._image(i) for i in support]),
-            "task": self.task_of[index],
-            "query_path": self.images.items[index]["image"],
-        }
+        images = {"query": self._image(index), "support": torch.stack([self._image(i) for i in support])}
+        if self.features is not None:  # the network gets the cached features; the images stay for TensorBoard
+            images = {
+                "query": [f[index].float() for f in self.features],
+                "support": [f[support].float() for f in self.features],
+                "query_image": images["query"],
+                "support_image": images["support"],
+            }
+        return {**images, "task": self.task_of[index], "query_path": self.images.items[index]["image"]}

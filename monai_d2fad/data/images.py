@@ -115,6 +115,7 @@ class ImageDataset(torch.utils.data.Dataset):
         progress: bool = True,
         **preset,
     ):
+        self.image_size, self.modality, self.preset = image_size, modality, preset
         read = ReadImaged(image_size, modality, on_error, **preset)
         items = [dict(it) for it in items]
         with reraise_read_errors():

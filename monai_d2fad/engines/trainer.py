@@ -11,6 +11,7 @@ from ignite.engine import Events
 from monai.engines import SupervisedTrainer
 from monai.engines.utils import IterationEvents
 from monai.handlers import CheckpointLoader, CheckpointSaver
+from monai.utils import convert_to_tensor
 from monai.utils.enums import CommonKeys as Keys
 
 from monai_d2fad.checkpoint import latest_checkpoint
@@ -21,7 +22,7 @@ logger = logging.getLogger(__name__)
 
 
 class EpisodicTrainer(SupervisedTrainer):
-    """Trains D²4FAD on batches ``{"query": [B,3,H,W], "support": [B,K,3,H,W]}``.
+    """Trains D²4FAD on batches ``{"query": [B,3,H,W], "support": [B,K,3,H,W]}`` (or the teacher's cached features).
 
     One iteration: ``inferer(query, network, support)`` (teacher and student on query and supports in one batch;
     MONAI's ``SimpleInferer`` by default), then ``loss_function(output)`` (a ``DualDistillationLoss``), then
@@ -44,9 +45,8 @@ class EpisodicTrainer(SupervisedTrainer):
     def _iteration(self, engine: EpisodicTrainer, batchdata: dict) -> dict:
         if batchdata is None:
             raise ValueError("Must provide batch data for current iteration.")
-        device, non_blocking = engine.state.device, engine.non_blocking
-        query = batchdata["query"].to(device, non_blocking=non_blocking)
-        support = batchdata["support"].to(device, non_blocking=non_blocking)
+        # images, or lists of cached teacher features (see data.TeacherFeatureCache)
+        query, support = (convert_to_tensor(batchdata[k], device=engine.state.device) for k in ("query", "support"))
         engine.network.train()
         engine.optimizer.zero_grad(set_to_none=engine.optim_set_to_none)
         autocast = torch.autocast("cuda", **engine.amp_kwargs) if engine.amp else nullcontext()

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
+from monai.utils import look_up_option
 from torch import nn
 
-from monai_d2fad.networks.decoder import decoder_for
+from monai_d2fad.networks.decoder import decoder_for, default_student_output
 from monai_d2fad.networks.learn_to_weight import build_l2w
 from monai_d2fad.networks.teachers import build_teacher
 from monai_d2fad.scoring import IMAGE_SCORES, MAP_COMBINE, anomaly_map, image_score, support_distance
@@ -47,6 +49,9 @@ class D2FAD(nn.Module):
         map_combine: ``sum`` (default) or ``product`` of the per-scale maps.
         sigma: Gaussian blur of the anomaly map, in pixels (0 disables).
         image_score: ``mean`` of the map (paper) or ``max`` (official code).
+        student_output: how the student's stages end: ``relu`` (RD4AD, for the non-negative ResNet features) or
+            ``linear`` (for signed features such as EfficientNet-Lite's); default per teacher.
+        l2w_similarity: ``cosine`` with a learned temperature (default) or ``dot`` (Eq. 4); see ``learn_to_weight``.
     """
 
     def __init__(
@@ -58,15 +63,16 @@ class D2FAD(nn.Module):
         map_combine: str = "sum",
         sigma: float = 4.0,
         image_score: str = "mean",
+        student_output: str | None = None,
+        l2w_similarity: str = "cosine",
     ):
         super().__init__()
-        if map_combine not in MAP_COMBINE:
-            raise ValueError(f"unknown map_combine {map_combine!r}; choose one of {MAP_COMBINE}")
-        if image_score not in IMAGE_SCORES:
-            raise ValueError(f"unknown image_score {image_score!r}; choose one of {IMAGE_SCORES}")
+        look_up_option(map_combine, MAP_COMBINE)
+        look_up_option(image_score, IMAGE_SCORES)
+        student_output = student_output or default_student_output(teacher)
         self.teacher = build_teacher(teacher, teacher_weights, teacher_normalize)
-        self.student = decoder_for(teacher, self.teacher.channels)
-        self.l2w = build_l2w(l2w, self.teacher.channels[:3])
+        self.student = decoder_for(teacher, self.teacher.channels, student_output)
+        self.l2w = build_l2w(l2w, self.teacher.channels[:3], l2w_similarity)
         self.config = {
             "teacher": teacher,
             "teacher_weights": None if teacher_weights is None else str(teacher_weights),
@@ -75,6 +81,8 @@ class D2FAD(nn.Module):
             "map_combine": map_combine,
             "sigma": float(sigma),
             "image_score": image_score,
+            "student_output": student_output,
+            "l2w_similarity": l2w_similarity,
         }
 
     def encode(self, images: torch.Tensor) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
@@ -83,19 +91,32 @@ class D2FAD(nn.Module):
         feats = self.teacher(images)
         return feats[:3], self.student(feats[-1])
 
-    def forward(self, query: torch.Tensor, support: torch.Tensor) -> D2FADOutput:
-        """Training path: queries ``[B, 3, H, W]`` and their supports ``[B, K, 3, H, W]``, teacher in one batch."""
-        _check_images(query, "query")
-        if support.dim() != 5 or support.shape[0] != query.shape[0] or support.shape[2:] != query.shape[1:]:
-            raise ValueError(
-                f"support must be [B, K, 3, H, W] matching query {tuple(query.shape)}, got {tuple(support.shape)}"
-            )
-        b, k = support.shape[:2]
-        teacher, student = self.encode(torch.cat([query, support.flatten(0, 1)]))
+    def forward(
+        self, query: torch.Tensor | Sequence[torch.Tensor], support: torch.Tensor | Sequence[torch.Tensor]
+    ) -> D2FADOutput:
+        """Training path: queries and their supports, the teacher run on all of them in one batch.
+
+        ``query`` ``[B, 3, H, W]`` and ``support`` ``[B, K, 3, H, W]`` are images; or both are the teacher's features
+        of them (four tensors per scale, strides 4-32: ``[B, C, h, w]`` and ``[B, K, C, h, w]``), as
+        ``data.EpisodeDataset`` gives them with a ``TeacherFeatureCache``: then only the student runs.
+        """
+        if isinstance(query, torch.Tensor):
+            _check_images(query, "query")
+            if support.dim() != 5 or support.shape[0] != query.shape[0] or support.shape[2:] != query.shape[1:]:
+                raise ValueError(
+                    f"support must be [B, K, 3, H, W] matching query {tuple(query.shape)}, got {tuple(support.shape)}"
+                )
+            b, k = support.shape[:2]
+            teacher, student = self.encode(torch.cat([query, support.flatten(0, 1)]))
+            teacher_query = [f[:b] for f in teacher]
+        else:
+            b, k = support[-1].shape[:2]
+            teacher_query = list(query[:3])
+            student = self.student(torch.cat([query[-1], support[-1].flatten(0, 1)]))
         student_support = [f[b:].unflatten(0, (b, k)) for f in student]
         student_query = [f[:b] for f in student]
         return D2FADOutput(
-            teacher_query=[f[:b] for f in teacher],
+            teacher_query=teacher_query,
             student_query=student_query,
             student_support=student_support,
             weights=self.l2w(student_query, student_support),

@@ -9,9 +9,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
+from monai.utils import look_up_option
 from torch import nn
 
-__all__ = ["UpBasicBlock", "UpBottleneck", "ReverseDecoder", "decoder_for"]
+__all__ = ["UpBasicBlock", "UpBottleneck", "ReverseDecoder", "STUDENT_OUTPUTS", "default_student_output", "decoder_for"]
 
 
 def _deconv2x2(in_ch: int, out_ch: int) -> nn.ConvTranspose2d:
@@ -30,10 +31,15 @@ def _shortcut(in_ch: int, out_ch: int, up: bool) -> nn.Module | None:
 
 
 class UpBasicBlock(nn.Module):
-    """Two convolutions with a residual; the first is a stride-2 transposed convolution when ``up``."""
+    """Two convolutions with a residual; the first is a stride-2 transposed convolution when ``up``.
 
-    def __init__(self, in_ch: int, out_ch: int, mid_ch: int | None = None, up: bool = False):
+    ``activate``: end with a ReLU (False: the linear residual sum, for the last block of a stage whose output
+    must match a signed teacher feature).
+    """
+
+    def __init__(self, in_ch: int, out_ch: int, mid_ch: int | None = None, up: bool = False, activate: bool = True):
         super().__init__()
+        self.activate = activate
         self.conv1 = _deconv2x2(in_ch, out_ch) if up else _conv3x3(in_ch, out_ch)
         self.bn1 = nn.BatchNorm2d(out_ch)
         self.relu = nn.ReLU(inplace=True)
@@ -44,14 +50,16 @@ class UpBasicBlock(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         identity = x if self.upsample is None else self.upsample(x)
         out = self.relu(self.bn1(self.conv1(x)))
-        return self.relu(self.bn2(self.conv2(out)) + identity)
+        out = self.bn2(self.conv2(out)) + identity
+        return self.relu(out) if self.activate else out
 
 
 class UpBottleneck(nn.Module):
-    """1x1 - (3x3 or stride-2 2x2 transposed) - 1x1 bottleneck with a residual."""
+    """1x1 - (3x3 or stride-2 2x2 transposed) - 1x1 bottleneck with a residual; ``activate`` as ``UpBasicBlock``."""
 
-    def __init__(self, in_ch: int, out_ch: int, mid_ch: int | None = None, up: bool = False):
+    def __init__(self, in_ch: int, out_ch: int, mid_ch: int | None = None, up: bool = False, activate: bool = True):
         super().__init__()
+        self.activate = activate
         mid_ch = mid_ch or out_ch // 4
         self.conv1 = nn.Conv2d(in_ch, mid_ch, 1, bias=False)
         self.bn1 = nn.BatchNorm2d(mid_ch)
@@ -66,7 +74,8 @@ class UpBottleneck(nn.Module):
         identity = x if self.upsample is None else self.upsample(x)
         out = self.relu(self.bn1(self.conv1(x)))
         out = self.relu(self.bn2(self.conv2(out)))
-        return self.relu(self.bn3(self.conv3(out)) + identity)
+        out = self.bn3(self.conv3(out)) + identity
+        return self.relu(out) if self.activate else out
 
 
 BLOCKS: dict[str, type[nn.Module]] = {"basic": UpBasicBlock, "bottleneck": UpBottleneck}
@@ -81,6 +90,9 @@ class ReverseDecoder(nn.Module):
         blocks: blocks per decoder stage, deepest stage first.
         block: ``"basic"`` or ``"bottleneck"``.
         mid_channels: bottleneck widths per stage, deepest first (default ``out // 4``).
+        output_activation: end each stage with a ReLU (``True``, RD4AD: ResNet features are non-negative) or with
+            the linear residual sum (``False``, for teachers whose features are signed, like EfficientNet-Lite's
+            linear bottlenecks, which a ReLU output could not reproduce).
     """
 
     def __init__(
@@ -90,6 +102,7 @@ class ReverseDecoder(nn.Module):
         blocks: Sequence[int] = (2, 2, 2),
         block: str = "basic",
         mid_channels: Sequence[int | None] | None = None,
+        output_activation: bool = True,
     ):
         super().__init__()
         block_cls = BLOCKS[block]
@@ -97,7 +110,10 @@ class ReverseDecoder(nn.Module):
         mids = list(mid_channels) if mid_channels is not None else [None] * len(outs)
         ch = in_channels
         for i, (out_ch, mid, n) in enumerate(zip(outs, mids, blocks)):
-            stage = [block_cls(ch, out_ch, mid, up=True)] + [block_cls(out_ch, out_ch, mid) for _ in range(n - 1)]
+            stage = [
+                block_cls(out_ch if j else ch, out_ch, mid, up=j == 0, activate=j < n - 1 or output_activation)
+                for j in range(n)
+            ]
             self.add_module(f"layer{i + 1}", nn.Sequential(*stage))
             ch = out_ch
         self.num_stages = len(outs)
@@ -111,15 +127,30 @@ class ReverseDecoder(nn.Module):
         return feats[::-1]
 
 
-def decoder_for(teacher: str, channels: Sequence[int]) -> ReverseDecoder:
-    """The student that mirrors ``teacher`` whose features have ``channels`` (strides 4, 8, 16, 32)."""
+STUDENT_OUTPUTS = ("relu", "linear")
+
+
+def default_student_output(teacher: str) -> str:
+    """``relu`` where the teacher's features are non-negative (ResNets: post-ReLU stages, the paper's setting),
+    ``linear`` where they are signed (EfficientNet-Lite: linear bottlenecks, about half of the values negative)."""
+    from monai_d2fad.networks.resnet import RESNET_SPECS
+
+    return "relu" if teacher in RESNET_SPECS else "linear"
+
+
+def decoder_for(teacher: str, channels: Sequence[int], output: str | None = None) -> ReverseDecoder:
+    """The student that mirrors ``teacher`` whose features have ``channels`` (strides 4, 8, 16, 32).
+
+    ``output``: ``relu`` or ``linear`` end of each stage (see ``ReverseDecoder``); default per teacher.
+    """
     from monai_d2fad.networks.resnet import RESNET_SPECS, Bottleneck
 
+    relu = look_up_option(output or default_student_output(teacher), STUDENT_OUTPUTS) == "relu"
     outs = list(channels[:3])
     if teacher in RESNET_SPECS:
         block, layers, width = RESNET_SPECS[teacher]
         if block is Bottleneck:
             mids = [int(c // 4 * width / 64) for c in outs[::-1]]
-            return ReverseDecoder(channels[3], outs, layers[:3], "bottleneck", mids)
-        return ReverseDecoder(channels[3], outs, layers[:3], "basic")
-    return ReverseDecoder(channels[3], outs, (2, 2, 2), "basic")
+            return ReverseDecoder(channels[3], outs, layers[:3], "bottleneck", mids, relu)
+        return ReverseDecoder(channels[3], outs, layers[:3], "basic", output_activation=relu)
+    return ReverseDecoder(channels[3], outs, (2, 2, 2), "basic", output_activation=relu)

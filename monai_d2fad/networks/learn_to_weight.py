@@ -11,6 +11,8 @@ import math
 from collections.abc import Sequence
 
 import torch
+import torch.nn.functional as F
+from monai.utils import look_up_option
 from torch import nn
 
 __all__ = [
@@ -21,6 +23,7 @@ __all__ = [
     "ConcatWeight",
     "EqualWeight",
     "L2W_VARIANTS",
+    "SIMILARITIES",
     "build_l2w",
 ]
 
@@ -63,8 +66,25 @@ class LearnToWeight(nn.Module):
         return [self.weights(i, q, self.keys(i, s)) for i, (q, s) in enumerate(zip(query, support))]
 
 
+SIMILARITIES = ("dot", "cosine")
+
+
 class _ScaledDotProduct(LearnToWeight):
-    """softmax_k( embed_q(z_qry) . embed_s(z_spt_k) / sqrt(C) ), features flattened over C x H x W."""
+    """softmax_k( sim(embed_q(z_qry), embed_s(z_spt_k)) ), features flattened over C x H x W.
+
+    Args:
+        similarity: ``"dot"``: the dot product over sqrt(C) (Eq. 4). Summed over C x H x W terms, its logits grow
+            with the image size and are far apart from initialisation, so the softmax is one-hot and every query
+            follows one arbitrary reference. ``"cosine"``: the cosine of the flattened features times a learned
+            inverse temperature (initialised at ``init_scale``): references that look alike get alike weights.
+        init_scale: initial inverse temperature of ``"cosine"``.
+    """
+
+    def __init__(self, channels: Sequence[int], similarity: str = "dot", init_scale: float = 10.0):
+        super().__init__(channels)
+        self.similarity = look_up_option(similarity, SIMILARITIES)
+        if self.similarity == "cosine":
+            self.log_scale = nn.Parameter(torch.full((len(channels),), math.log(init_scale)))
 
     def embed_query(self, scale: int, query: torch.Tensor) -> torch.Tensor:
         return query
@@ -73,18 +93,21 @@ class _ScaledDotProduct(LearnToWeight):
         return support
 
     def keys(self, scale: int, support: torch.Tensor) -> torch.Tensor:
-        return self.embed_support(scale, support).flatten(2)
+        keys = self.embed_support(scale, support).flatten(2)
+        return F.normalize(keys, dim=-1) if self.similarity == "cosine" else keys
 
     def logits(self, scale: int, query: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
-        q = self.embed_query(scale, query).flatten(1).unsqueeze(-1)  # [B, D, 1]
-        return torch.matmul(keys, q).squeeze(-1) / math.sqrt(self.channels[scale])
+        q = self.embed_query(scale, query).flatten(1)
+        if self.similarity == "cosine":
+            return torch.matmul(keys, F.normalize(q, dim=-1).unsqueeze(-1)).squeeze(-1) * self.log_scale[scale].exp()
+        return torch.matmul(keys, q.unsqueeze(-1)).squeeze(-1) / math.sqrt(self.channels[scale])
 
 
 class DotProductWeight(_ScaledDotProduct):
     """The paper's learn-to-weight (Eq. 4): phi is a 1x1 convolution on the supports."""
 
-    def __init__(self, channels: Sequence[int]):
-        super().__init__(channels)
+    def __init__(self, channels: Sequence[int], similarity: str = "dot", init_scale: float = 10.0):
+        super().__init__(channels, similarity, init_scale)
         self.phi = _conv1x1_per_scale(channels)
 
     def embed_support(self, scale: int, support: torch.Tensor) -> torch.Tensor:
@@ -101,8 +124,8 @@ class GaussianWeight(_ScaledDotProduct):
 class EmbeddedGaussianWeight(DotProductWeight):
     """Appendix F, Eq. 8: 1x1 projections theta (query) and phi (support) before the dot product."""
 
-    def __init__(self, channels: Sequence[int]):
-        super().__init__(channels)
+    def __init__(self, channels: Sequence[int], similarity: str = "dot", init_scale: float = 10.0):
+        super().__init__(channels, similarity, init_scale)
         self.theta = _conv1x1_per_scale(channels)
 
     def embed_query(self, scale: int, query: torch.Tensor) -> torch.Tensor:
@@ -152,7 +175,10 @@ L2W_VARIANTS: dict[str, type[LearnToWeight]] = {
 }
 
 
-def build_l2w(name: str, channels: Sequence[int]) -> LearnToWeight:
-    if name not in L2W_VARIANTS:
-        raise ValueError(f"unknown l2w {name!r}; choose one of {sorted(L2W_VARIANTS)}")
-    return L2W_VARIANTS[name](channels)
+def build_l2w(name: str, channels: Sequence[int], similarity: str = "dot") -> LearnToWeight:
+    """The learn-to-weight variant ``name`` for features of ``channels``; ``similarity`` applies to the variants
+    that compare flattened features (``dot``, ``gaussian``, ``embedded_gaussian``)."""
+    cls = look_up_option(name, L2W_VARIANTS)
+    if issubclass(cls, _ScaledDotProduct):
+        return cls(channels, similarity)
+    return cls(channels)

@@ -6,6 +6,7 @@ distillation targets and the last feeds the student decoder.
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Sequence
 
@@ -59,6 +60,13 @@ class Teacher(nn.Module):
         for p in self.parameters():
             p.requires_grad_(False)
         return self.train(False)
+
+    def fingerprint(self) -> str:
+        """A short hash of the weights: tells apart teachers of one architecture with other weights."""
+        h = hashlib.sha256()
+        for tensor in self.state_dict().values():
+            h.update(tensor.detach().cpu().contiguous().numpy().tobytes()[:4096])
+        return h.hexdigest()[:16]
 
     def train(self, mode: bool = True) -> Teacher:
         """Teachers stay in eval mode whatever the parent model does."""

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import torch
+from scipy.ndimage import gaussian_filter1d
 from tqdm import tqdm
 
 from monai_d2fad.data.images import ImageDataset, ReadImaged
@@ -13,7 +14,7 @@ from monai_d2fad.engines.evaluator import EvaluationSet
 from monai_d2fad.methods.base import FewShotMethod
 from monai_d2fad.metrics import anomaly_metrics
 
-__all__ = ["SetScores", "score_sets", "read_images"]
+__all__ = ["EVALUATIONS", "SetScores", "official_scores", "label_sorted", "score_sets", "read_images"]
 
 
 def read_images(paths: Sequence[str], modality: str, image_size: int) -> torch.Tensor:
@@ -22,18 +23,48 @@ def read_images(paths: Sequence[str], modality: str, image_size: int) -> torch.T
     return torch.stack([read({"image": p})["image"] for p in paths])
 
 
+EVALUATIONS = ("honest", "official")
+OFFICIAL_BATCH = 16  # the official test loader's batch size
+OFFICIAL_SIGMA = 4.0
+
+
 @dataclass
 class SetScores:
-    """Image scores of one reference set, with the maps and support weights of the images kept for figures."""
+    """Image scores of one reference set, with the maps and support weights of the images kept for figures.
+
+    ``official`` holds the scores of the official code's evaluation (``official_scores``) and ``official_index``
+    the dataset indices they belong to (the last incomplete batch is dropped, as its loader does).
+    """
 
     scores: torch.Tensor
     labels: torch.Tensor
     map_range: tuple[float, float]
     example_maps: dict[int, torch.Tensor] = field(default_factory=dict)
     example_weights: dict[int, torch.Tensor] = field(default_factory=dict)
+    official: torch.Tensor | None = None
+    official_index: torch.Tensor | None = None
 
-    def metrics(self) -> dict[str, float]:
+    def metrics(self, evaluation: str = "honest") -> dict[str, float]:
+        if evaluation == "official":
+            return anomaly_metrics(self.official, self.labels[self.official_index])
         return anomaly_metrics(self.scores, self.labels)
+
+
+def official_scores(maps: torch.Tensor) -> torch.Tensor:
+    """The official test code's image scores of one batch of (per-image blurred) maps ``[B, 1, H, W]``.
+
+    It blurs the batch's ``[B, H, W]`` maps as one 3-D array (``gaussian_filter(maps, sigma=4)``) and takes each
+    map's maximum. The Gaussian is separable, so this is a blur along the batch axis after the per-image one; the
+    only difference left is the border mode inside each image (ours replicates, scipy's reflects).
+    """
+    mixed = gaussian_filter1d(maps.float().cpu().numpy(), OFFICIAL_SIGMA, axis=0, mode="reflect", truncate=4.0)
+    return torch.from_numpy(mixed).flatten(1).amax(1)
+
+
+def label_sorted(images: ImageDataset) -> list[int]:
+    """Dataset indices with the normal images first, then the abnormal ones, each in dataset order: the order of the
+    official test loader (label-sorted folders, not shuffled)."""
+    return sorted(range(len(images)), key=lambda i: (int(images.items[i]["label"]), i))
 
 
 def score_sets(
@@ -44,42 +75,52 @@ def score_sets(
     batch_size: int = 32,
     examples: Sequence[int] = (),
     progress: bool = True,
+    official: bool = False,
 ) -> dict[str, SetScores]:
     """Scores of every image of ``images`` against each set's references (all sets of the same task and split).
 
     ``examples`` are dataset indices whose maps (and learn-to-weight weights) are kept. ``map_range`` is the range
     of the maps over the whole dataset, between the 1st percentile of the per-image minima and the 99th of the
-    per-image maxima: one colour scale per dataset, robust to a few outliers.
+    per-image maxima: one colour scale per dataset, robust to a few outliers. With ``official``, the queries go in
+    label-sorted batches of 16 and each set also gets the official code's scores (``official_scores``), which depend
+    on the neighbouring images: a diagnostic of how far that evaluation is from the honest one, never a result.
     """
     states = {s.name: method.fit(read_images(s.support, s.task.modality, image_size)) for s in sets}
-    loader = torch.utils.data.DataLoader(images, batch_size=batch_size, shuffle=False, num_workers=0)
-    scores = {name: [] for name in states}
+    order = label_sorted(images) if official else list(range(len(images)))
+    loader = torch.utils.data.DataLoader(
+        torch.utils.data.Subset(images, order), batch_size=OFFICIAL_BATCH if official else batch_size, num_workers=0
+    )
+    scores = {name: torch.empty(len(images)) for name in states}
     lows, highs = {name: [] for name in states}, {name: [] for name in states}
     kept_maps = {name: {} for name in states}
     kept_weights = {name: {} for name in states}
-    labels, start = [], 0
+    kept_official = {name: [] for name in states}
+    labels, start = torch.empty(len(images), dtype=torch.long), 0
     wanted = set(examples)
     for batch in tqdm(loader, desc=f"{type(method).__name__} on {len(states)} sets", disable=not progress):
         query = torch.as_tensor(batch["image"])
         encoded = method.encode(query)
-        index = range(start, start + len(query))
-        keep = [(i, j) for j, i in enumerate(index) if i in wanted]
+        index = torch.tensor(order[start : start + len(query)])
+        labels[index] = torch.as_tensor(batch["label"]).long()
+        keep = [(int(i), j) for j, i in enumerate(index) if int(i) in wanted]
+        full = official and len(query) == OFFICIAL_BATCH
         for name, state in states.items():
             s, m = method.score(encoded, state, tuple(query.shape[-2:]))
-            scores[name].append(s.float().cpu())
+            scores[name][index] = s.float().cpu()
             lows[name].append(m.flatten(1).amin(1).float().cpu())
             highs[name].append(m.flatten(1).amax(1).float().cpu())
+            if full:
+                kept_official[name].append(official_scores(m))
             weights = method.support_weights(encoded, state) if keep else None
             for i, j in keep:
                 kept_maps[name][i] = m[j].float().cpu()
                 if weights is not None:
                     kept_weights[name][i] = weights[j].float().cpu()
-        labels.append(torch.as_tensor(batch["label"]).long())
         start += len(query)
-    labels = torch.cat(labels)
+    official_index = torch.tensor(order[: len(order) // OFFICIAL_BATCH * OFFICIAL_BATCH]) if official else None
     return {
         name: SetScores(
-            scores=torch.cat(scores[name]),
+            scores=scores[name],
             labels=labels,
             map_range=(
                 float(torch.quantile(torch.cat(lows[name]), 0.01)),
@@ -87,6 +128,8 @@ def score_sets(
             ),
             example_maps=kept_maps[name],
             example_weights=kept_weights[name],
+            official=torch.cat(kept_official[name]) if official else None,
+            official_index=official_index,
         )
         for name in states
     }

@@ -10,7 +10,14 @@ import torch
 from monai_d2fad.metrics import anomaly_metrics, roc_curve
 from monai_d2fad.visualize import overlay
 
-__all__ = ["auroc_by_shots", "score_distributions", "roc_curves", "anomaly_map_grid", "support_weight_plot"]
+__all__ = [
+    "auroc_by_shots",
+    "score_distributions",
+    "roc_curves",
+    "anomaly_map_grid",
+    "support_weight_plot",
+    "training_curves",
+]
 
 NORMAL, ABNORMAL = "#1f77b4", "#d62728"
 
@@ -148,4 +155,28 @@ def support_weight_plot(rows: Sequence[dict], path: str) -> str:
         ax.set_yticks(range(len(names)), [f"query {i} ({n})" for i, n in enumerate(names)], fontsize=7)
         ax.set_xticks(range(weights.shape[1]), [f"ref {k}" for k in range(weights.shape[1])], fontsize=7)
         fig.colorbar(image, ax=ax, fraction=0.046)
+    return _save(fig, path)
+
+
+def training_curves(runs: Mapping[str, Mapping[str, Sequence[tuple[int, float]]]], path: str) -> str:
+    """Per trained model (a line each): the teacher-student loss ``tsd``, the self-distillation loss ``ssd`` (per
+    iteration, smoothed over 20) and the validation AUROC of the training tasks (per epoch).
+
+    ``runs[label][tag]`` holds ``(step, value)`` pairs of the TensorBoard scalars ``tsd``, ``ssd`` and ``val_auroc``.
+    """
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.4))
+    for label, scalars in runs.items():
+        for ax, tag in zip(axes, ("tsd", "ssd", "val_auroc")):
+            steps, values = zip(*scalars[tag]) if scalars.get(tag) else ((), ())
+            if tag != "val_auroc" and len(values) >= 20:
+                smooth = torch.tensor(values).unfold(0, 20, 1).mean(1)
+                steps, values = steps[19:], smooth.tolist()
+            ax.plot(steps, [100 * v for v in values] if tag == "val_auroc" else values, label=label)
+    titles = ("teacher-student loss (tsd)", "self-distillation loss (ssd)", "val AUROC (%) of the training tasks")
+    for ax, title, xlabel in zip(axes, titles, ("iteration", "iteration", "epoch")):
+        ax.set_title(title, fontsize=9)
+        ax.set_xlabel(xlabel)
+    axes[0].set_ylim(bottom=0)
+    axes[2].legend(fontsize=7, title="held-out task", title_fontsize=7)
     return _save(fig, path)

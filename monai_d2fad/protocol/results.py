@@ -15,6 +15,7 @@ COLUMNS = (
     "test_task",
     "shots",
     "seed",
+    "evaluation",
     "train_shots",
     "auroc",
     "aupr",
@@ -26,8 +27,8 @@ COLUMNS = (
 )
 
 
-def _key(method: str, task: str, shots: int | str, seed: int | str) -> tuple[str, str, int, int]:
-    return method, task, int(shots), int(seed)
+def _key(row: dict) -> tuple[str, str, int, int, str]:
+    return row["method"], row["test_task"], int(row["shots"]), int(row["seed"]), row["evaluation"]
 
 
 class ResultsFile:
@@ -42,10 +43,10 @@ class ResultsFile:
                 if tuple(reader.fieldnames or ()) != COLUMNS:
                     raise ValueError(f"{path} has columns {reader.fieldnames}, expected {list(COLUMNS)}")
                 self.rows = list(reader)
-        self._done = {_key(r["method"], r["test_task"], r["shots"], r["seed"]) for r in self.rows}
+        self._done = {_key(r) for r in self.rows}
 
-    def done(self, method: str, task: str, shots: int, seed: int) -> bool:
-        return _key(method, task, shots, seed) in self._done
+    def done(self, method: str, task: str, shots: int, seed: int, evaluation: str = "honest") -> bool:
+        return (method, task, int(shots), int(seed), evaluation) in self._done
 
     def add(self, rows: Iterable[dict]) -> None:
         """Append rows (written at once, so that an interrupted run keeps every finished cell)."""
@@ -57,14 +58,17 @@ class ResultsFile:
                 writer.writeheader()
             writer.writerows(rows)
         self.rows += [{k: str(v) for k, v in r.items()} for r in rows]
-        self._done |= {_key(r["method"], r["test_task"], r["shots"], r["seed"]) for r in rows}
+        self._done |= {_key(r) for r in rows}
 
 
-def cell_values(rows: Sequence[dict], metric: str = "auroc") -> dict[tuple[str, str, int], list[float]]:
-    """The metric (in %) of every seed, by (method, test task, K)."""
+def cell_values(
+    rows: Sequence[dict], metric: str = "auroc", evaluation: str = "honest"
+) -> dict[tuple[str, str, int], list[float]]:
+    """The metric (in %) of every seed, by (method, test task, K), for one evaluation (``honest`` or ``official``)."""
     values = defaultdict(list)
     for r in rows:
-        values[(r["method"], r["test_task"], int(r["shots"]))].append(100 * float(r[metric]))
+        if r["evaluation"] == evaluation:
+            values[(r["method"], r["test_task"], int(r["shots"]))].append(100 * float(r[metric]))
     return values
 
 
@@ -75,13 +79,14 @@ def results_table(
     shots: Sequence[int],
     metric: str = "auroc",
     labels: dict[str, str] | None = None,
+    evaluation: str = "honest",
 ) -> str:
     """Markdown table laid out as the paper's Table 1: a row per method, a column per (task, K).
 
     Cells are mean ± std over the seeds, in %; the best mean of each column is bold; the last column is the mean
-    over all cells of the row. ``labels`` renames methods for display.
+    over all cells of the row. ``labels`` renames methods for display. ``evaluation`` picks the rows.
     """
-    values = cell_values(rows, metric)
+    values = cell_values(rows, metric, evaluation)
     columns = [(t, k) for t in tasks for k in shots]
     best = {
         c: max((statistics.mean(values[(m, *c)]) for m in methods if values[(m, *c)]), default=None) for c in columns

@@ -7,25 +7,30 @@ test task), then scores the test split against every saved K-shot reference list
 
 from __future__ import annotations
 
+import glob
 import json
 import logging
 import os
 import re
+import statistics
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 
 import torch
+from monai.utils import look_up_option
 
 from monai_d2fad.checkpoint import load_checkpoint
 from monai_d2fad.data.images import ImageDataset
 from monai_d2fad.data.tasks import Task, discover_tasks, leave_one_task_out
 from monai_d2fad.engines.evaluator import EvaluationSet, evaluation_sets
 from monai_d2fad.methods import D2FADMethod, FewShotMethod, ImageNearestNeighbour, PatchCore, RD4ADPerTask
+from monai_d2fad.networks.d2fad import D2FAD
 from monai_d2fad.protocol import plots
-from monai_d2fad.protocol.evaluation import SetScores, read_images, score_sets
+from monai_d2fad.protocol.evaluation import EVALUATIONS, SetScores, read_images, score_sets
 from monai_d2fad.protocol.results import ResultsFile, cell_values, results_table
-from monai_d2fad.protocol.training import BUNDLE_TRAIN_CONFIG, train_d2fad
+from monai_d2fad.protocol.selection import choose_global_weight
+from monai_d2fad.protocol.training import BUNDLE_TRAIN_CONFIG, train_d2fad, training_scalars
 from monai_d2fad.protocol.variants import ABLATIONS, training_overrides, variant_name
 
 __all__ = ["ProtocolConfig", "BASELINES", "run_protocol"]
@@ -33,7 +38,9 @@ __all__ = ["ProtocolConfig", "BASELINES", "run_protocol"]
 logger = logging.getLogger(__name__)
 
 BASELINES = {"patchcore": "PatchCore", "rd4ad": "RD4AD", "image_nn": "ImageNN"}
-METHODS = ("d2fad", *BASELINES)
+# this project's extension of D²4FAD (not the paper's method): map score plus a weighted image-level discrepancy
+GLOBAL_METHOD = "D2FAD+global"
+METHODS = ("d2fad", "d2fad_global", *BASELINES)
 # settings that change what a cell's number means: a rerun in the same output folder must keep them
 RUN_SETTINGS = (
     "data_dir",
@@ -72,6 +79,7 @@ class ProtocolConfig:
     batch_size: int = 16
     seed: int = 111
     rd4ad_steps: int = 200
+    evaluations: list[str] = field(default_factory=lambda: ["honest"])
     examples: int = 4
     plots: bool = True
     config_file: str = BUNDLE_TRAIN_CONFIG
@@ -84,8 +92,10 @@ class ProtocolConfig:
         unknown = [a for a in self.ablations if a not in ABLATIONS]
         if unknown:
             raise ValueError(f"unknown ablations {unknown}; choose from {sorted(ABLATIONS)}")
-        if self.ablations and "d2fad" not in self.methods:
-            raise ValueError("ablations are D²4FAD variants: keep 'd2fad' in the methods")
+        if (self.ablations or "d2fad_global" in self.methods) and "d2fad" not in self.methods:
+            raise ValueError("ablations and d2fad_global are D²4FAD variants: keep 'd2fad' in the methods")
+        for evaluation in self.evaluations:
+            look_up_option(evaluation, EVALUATIONS)
         if not self.shots or min(self.shots) < 1 or self.seeds < 1:
             raise ValueError(f"need K >= 1 and at least one seed, got shots={self.shots}, seeds={self.seeds}")
         if self.checkpoint and not os.path.isfile(self.checkpoint):
@@ -153,10 +163,15 @@ class _TaskRun:
         return normal + abnormal
 
     def pending(self, method: str, shots: Sequence[int]) -> list[EvaluationSet]:
+        """The sets of ``shots`` that miss a row of ``method`` for one of the configured evaluations."""
         return [
             s
             for s in self.sets
-            if _shots(s) in shots and not self.results.done(method, self.task.name, _shots(s), _seed(s))
+            if _shots(s) in shots
+            and not all(
+                self.results.done(method, self.task.name, _shots(s), _seed(s), e)
+                for e in _evaluations(self.config, method)
+            )
         ]
 
     def evaluate(
@@ -172,34 +187,53 @@ class _TaskRun:
         ``train_shots`` gives, per test K, the K the scoring model was trained with (none for training-free methods).
         """
         start = time.perf_counter()
-        scored = score_sets(method, self.images, sets, self.config.image_size, self.config.batch_size, self.examples())
+        official = "official" in _evaluations(self.config, name)
+        scored = score_sets(
+            method,
+            self.images,
+            sets,
+            self.config.image_size,
+            self.config.batch_size,
+            self.examples(),
+            official=official,
+        )
         seconds = (time.perf_counter() - start) / len(sets)
         rows = []
         for s in sets:
             result = scored[s.name]
             torch.save(_score_record(result, self.images, s), self._score_file(name, s))
-            labels = result.labels
-            rows.append(
-                {
-                    "method": name,
-                    "test_task": self.task.name,
-                    "shots": _shots(s),
-                    "seed": _seed(s),
-                    "train_shots": train_shots.get(_shots(s), ""),
-                    **{k: round(v, 6) for k, v in result.metrics().items()},
-                    "n_normal": int((labels == 0).sum()),
-                    "n_abnormal": int((labels == 1).sum()),
-                    "train_seconds": train_seconds,
-                    "eval_seconds": round(seconds, 2),
-                }
-            )
-            logger.info("%s %s: AUROC %.4f", name, s.name, rows[-1]["auroc"])
+            for evaluation in _evaluations(self.config, name):
+                if self.results.done(name, self.task.name, _shots(s), _seed(s), evaluation):
+                    continue
+                labels = result.labels if evaluation == "honest" else result.labels[result.official_index]
+                rows.append(
+                    {
+                        "method": name,
+                        "test_task": self.task.name,
+                        "shots": _shots(s),
+                        "seed": _seed(s),
+                        "evaluation": evaluation,
+                        "train_shots": train_shots.get(_shots(s), ""),
+                        **{k: round(v, 6) for k, v in result.metrics(evaluation).items()},
+                        "n_normal": int((labels == 0).sum()),
+                        "n_abnormal": int((labels == 1).sum()),
+                        "train_seconds": train_seconds,
+                        "eval_seconds": round(seconds, 2),
+                    }
+                )
+                logger.info("%s %s (%s): AUROC %.4f", name, s.name, evaluation, rows[-1]["auroc"])
         self.results.add(rows)
 
     def _score_file(self, method: str, s: EvaluationSet) -> str:
         path = score_file(self.config.output, method, self.task.name, _shots(s), _seed(s))
         os.makedirs(os.path.dirname(path), exist_ok=True)
         return path
+
+
+def _evaluations(config: ProtocolConfig, method: str) -> list[str]:
+    """The evaluations of ``method``: the official-style scoring reads only the maps, so the global extension, whose
+    score is not its map's, has honest rows only."""
+    return [e for e in config.evaluations if e == "honest" or method != GLOBAL_METHOD]
 
 
 def score_file(output: str, method: str, task: str, shots: int, seed: int) -> str:
@@ -230,22 +264,52 @@ def _seed(s: EvaluationSet) -> int:
 
 
 def _run_d2fad(config: ProtocolConfig, run: _TaskRun, name: str, overrides: dict) -> None:
+    """Train (or reuse) the variant ``name`` per group of K and score it; the default model also serves the
+    global-score extension, whose weight is chosen on the training tasks' ``val`` splits."""
     base = {"teacher": config.teacher}
+    with_global = name == "D2FAD" and "d2fad_global" in config.methods
     groups = [[k] for k in config.shots] if config.train_shots is None else [list(config.shots)]
     for shots in groups:
         sets = run.pending(name, shots)
-        if not sets:
+        global_sets = run.pending(GLOBAL_METHOD, shots) if with_global else []
+        if not sets and not global_sets:
             continue
+        train_k = config.train_shots or shots[0]
         if config.checkpoint:
             checkpoint, seconds, train_shots = config.checkpoint, 0.0, {k: "checkpoint" for k in shots}
         else:
-            train_k = config.train_shots or shots[0]
             checkpoint, seconds = train_d2fad(
                 _bundle_overrides(config, run, train_k, base, overrides), config.config_file
             )
             train_shots = {k: train_k for k in shots}
-        method = D2FADMethod(load_checkpoint(checkpoint), overrides.get("image_score"), _device())
-        run.evaluate(name, method, sets, train_shots, seconds)
+        model = load_checkpoint(checkpoint)
+        if sets:
+            run.evaluate(name, D2FADMethod(model, overrides.get("image_score"), _device()), sets, train_shots, seconds)
+        if global_sets:
+            weight = _global_weight(config, run, model, train_k)
+            method = D2FADMethod(model, None, _device(), global_weight=weight)
+            run.evaluate(GLOBAL_METHOD, method, global_sets, train_shots, seconds)
+
+
+def _global_weight(config: ProtocolConfig, run: _TaskRun, model: D2FAD, train_k: int) -> float:
+    """The global-score weight for ``run``'s model, chosen on the training tasks' ``val`` splits (K = ``train_k``,
+    the lists the bundle validated with); kept in ``global_weights.json`` so that a rerun reuses it."""
+    path = os.path.join(config.output, "global_weights.json")
+    chosen = {}
+    if os.path.isfile(path):
+        with open(path, encoding="utf-8") as f:
+            chosen = json.load(f)
+    key = f"{run.task.name}/train_{train_k}-shot"
+    if key not in chosen:
+        sets = evaluation_sets(run.train_tasks, "val", train_k, 1, run.support_dir)
+        weight, means = choose_global_weight(D2FADMethod(model, None, _device()), sets, config.image_size)
+        chosen[key] = {"weight": weight, "val_auroc": {str(w): round(v, 2) for w, v in means.items()}}
+        logger.info(
+            "%s: global weight %s chosen on val (mean AUROC by weight %s)", key, weight, chosen[key]["val_auroc"]
+        )
+        with open(path, "w", encoding="utf-8") as f:
+            json.dump(chosen, f, indent=2)
+    return float(chosen[key]["weight"])
 
 
 def _bundle_overrides(config: ProtocolConfig, run: _TaskRun, train_k: int, base: dict, overrides: dict) -> dict:
@@ -314,14 +378,18 @@ def write_report(config: ProtocolConfig, results: ResultsFile, tasks: dict[str, 
     base = {"teacher": config.teacher}
     present = {r["method"] for r in results.rows}
     order = [t for t in tasks if any(r["test_task"] == t for r in results.rows)]
-    main = [m for m in ("D2FAD", *BASELINES.values()) if m in present]
-    training = "one model per K" if config.train_shots is None else f"one model trained with K = {config.train_shots}"
+    main = [m for m in ("D2FAD", GLOBAL_METHOD, *BASELINES.values()) if m in present]
     parts = [
         "# Protocol results\n",
-        f"Image AUROC (%), mean ± std over {config.seeds} reference draws; D²4FAD: {training}, "
-        f"{config.epochs} epochs, teacher {config.teacher}, {config.image_size} px.\n",
-        results_table(results.rows, main, order, config.shots),
+        f"Image AUROC (%), mean ± std over {config.seeds} reference draws; honest evaluation (per-image scores).\n",
+        f"D²4FAD: {describe_training(config)}. {GLOBAL_METHOD} is this project's extension, not the paper's method.\n",
+        results_table(results.rows, main, order, config.shots, labels=METHOD_LABELS),
     ]
+    if any(r["evaluation"] == "official" for r in results.rows):
+        parts += [
+            "\n## The official code's evaluation (biased; a diagnostic)\n",
+            evaluation_gap_table(results.rows, main),
+        ]
     for ablation, variants in ABLATIONS.items():
         labels = {n: label for label, o in variants.items() if (n := variant_name(o, base)) in present}
         if not present & (set(labels) - {"D2FAD"}):
@@ -346,6 +414,32 @@ def write_report(config: ProtocolConfig, results: ResultsFile, tasks: dict[str, 
     return path
 
 
+METHOD_LABELS = {GLOBAL_METHOD: f"{GLOBAL_METHOD} (extension)"}
+
+
+def describe_training(config: ProtocolConfig) -> str:
+    """What the D²4FAD rows were made with, as run: a given checkpoint, or the training the protocol ran."""
+    if config.checkpoint:
+        return f"the given checkpoint {os.path.basename(config.checkpoint)} (not trained by this run)"
+    models = "one model per K" if config.train_shots is None else f"one model trained with K = {config.train_shots}"
+    cap = f", at most {config.max_train_per_task} images per task" if config.max_train_per_task else ""
+    return f"{models}, {config.epochs} epochs{cap}, teacher {config.teacher}, {config.image_size} px"
+
+
+def evaluation_gap_table(rows: Sequence[dict], methods: Sequence[str]) -> str:
+    """Per method, the mean AUROC over the cells that have both evaluations: honest, official-style, difference."""
+    honest, official = cell_values(rows), cell_values(rows, evaluation="official")
+    lines = ["| method | honest | official-style | official − honest |", "|---|---|---|---|"]
+    for m in methods:
+        cells = [c for c in official if c[0] == m and honest.get(c)]
+        if not cells:
+            continue
+        h = statistics.mean(statistics.mean(honest[c]) for c in cells)
+        o = statistics.mean(statistics.mean(official[c]) for c in cells)
+        lines.append(f"| {METHOD_LABELS.get(m, m)} | {h:.1f} | {o:.1f} | {o - h:+.1f} |")
+    return "\n".join(lines) + "\n"
+
+
 def make_figures(
     config: ProtocolConfig, tasks: dict[str, Task], methods: Sequence[str], rows: Sequence[dict]
 ) -> list[str]:
@@ -355,6 +449,13 @@ def make_figures(
     os.makedirs(folder, exist_ok=True)
     path = os.path.join(folder, "auroc_by_shots.png")
     paths = [plots.auroc_by_shots(cell_values(rows), methods, list(tasks), path)]
+    trained = {
+        f"{t} ({os.path.basename(d)})": training_scalars(d)
+        for t in tasks
+        for d in sorted(glob.glob(os.path.join(config.output, "models", "default", t, "train_*")))
+    }
+    if any(trained.values()):
+        paths.append(plots.training_curves(trained, os.path.join(folder, "training_curves.png")))
     k = 4 if 4 in config.shots else config.shots[0]
     records = {}
     for t in tasks:
@@ -370,7 +471,8 @@ def make_figures(
         plots.roc_curves(scores, os.path.join(folder, f"roc_{k}shot.png")),
     ]
     size = config.image_size
-    for m in (m for m in methods if m != BASELINES["image_nn"]):  # the image-level baseline has no maps
+    # the image-level baseline has no maps; the global extension has D²4FAD's maps
+    for m in (m for m in methods if m not in (BASELINES["image_nn"], GLOBAL_METHOD)):
         map_rows = [_map_row(t, r[m], tasks[t].modality, size) for t, r in records.items() if m in r]
         if map_rows:
             paths.append(plots.anomaly_map_grid(map_rows, os.path.join(folder, f"maps_{_slug(m)}_{k}shot.png")))

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from monai.bundle import ConfigParser
 
-__all__ = ["BUNDLE_TRAIN_CONFIG", "train_d2fad"]
+__all__ = ["BUNDLE_TRAIN_CONFIG", "train_d2fad", "training_scalars"]
 
 logger = logging.getLogger(__name__)
 
@@ -46,3 +46,16 @@ def train_d2fad(overrides: dict, config_file: str = BUNDLE_TRAIN_CONFIG) -> tupl
     with open(record, encoding="utf-8") as f:
         seconds = json.load(f)["seconds"]
     return (best if os.path.isfile(best) else final), seconds
+
+
+def training_scalars(output_dir: str, tags: tuple[str, ...] = ("tsd", "ssd", "val_auroc")) -> dict[str, list]:
+    """``(step, value)`` pairs of the TensorBoard scalars ``tags`` that a training in ``output_dir`` logged."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    found: dict[str, list] = {}
+    for path in sorted(Path(output_dir, "tensorboard").glob("events.out.tfevents.*")):
+        events = EventAccumulator(str(path), size_guidance={"scalars": 0})
+        events.Reload()
+        for tag in set(tags) & set(events.Tags()["scalars"]):
+            found.setdefault(tag, []).extend((e.step, e.value) for e in events.Scalars(tag))
+    return {tag: sorted(values) for tag, values in found.items()}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from monai_d2fad.networks.decoder import default_student_output
 from monai_d2fad.networks.learn_to_weight import L2W_VARIANTS
 from monai_d2fad.networks.teachers import TEACHERS
 
@@ -20,6 +21,8 @@ ABLATIONS: dict[str, dict[str, dict]] = {
         "ssd+tsd+l2w": {},
     },
     "lambda": {f"lam={v}": {"lam": v} for v in (1.0, 0.5, 0.1, 0.05, 0.01)},  # Table 3
+    "student_output": {"linear": {"student_output": "linear"}, "relu": {"student_output": "relu"}},
+    "l2w_similarity": {"cosine": {"l2w_similarity": "cosine"}, "dot": {"l2w_similarity": "dot"}},
     "teacher": {name: {"teacher": name} for name in sorted(TEACHERS)},  # Table 4
     "l2w": {name: {"l2w": name} for name in L2W_VARIANTS},  # Table 7
     "image_score": {"mean": {"image_score": "mean"}, "max": {"image_score": "max"}},
@@ -28,7 +31,8 @@ ABLATIONS: dict[str, dict[str, dict]] = {
 
 DEFAULTS = {
     "l2w": "dot",
-    "lam": 0.1,
+    "l2w_similarity": "cosine",
+    "lam": 1.0,
     "tsd": True,
     "ssd": True,
     "loss_reduction": "location",
@@ -37,7 +41,10 @@ DEFAULTS = {
 
 
 def _changed(overrides: dict, base: dict) -> dict:
-    return {k: v for k, v in sorted(overrides.items()) if DEFAULTS.get(k, base.get(k)) != v}
+    defaults = dict(DEFAULTS)
+    if "teacher" in base:  # the student's output follows the teacher's features unless set
+        defaults["student_output"] = default_student_output(base["teacher"])
+    return {k: v for k, v in sorted(overrides.items()) if defaults.get(k, base.get(k)) != v}
 
 
 def variant_name(overrides: dict, base: dict | None = None) -> str:

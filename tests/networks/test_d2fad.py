@@ -61,5 +61,5 @@ def test_support_shape_must_match_query(tiny_model):
 
 @pytest.mark.parametrize("option", [{"map_combine": "max"}, {"image_score": "median"}])
 def test_unknown_scoring_options(option):
-    with pytest.raises(ValueError, match="choose one of"):
+    with pytest.raises(ValueError, match="Available options"):
         D2FAD("resnet18", teacher_weights=None, **option)

@@ -19,3 +19,15 @@ def test_wide_resnet_student_has_official_size():
     assert sum(p.numel() for p in student.parameters()) == pytest.approx(24.9e6, rel=0.01)
     out = student(torch.rand(1, 2048, 4, 4))
     assert [tuple(o.shape[1:]) for o in out] == [(256, 32, 32), (512, 16, 16), (1024, 8, 8)]
+
+
+def test_linear_output_is_signed_like_lite_features_and_relu_output_is_not():
+    channels = build_teacher("efficientnet_lite0", weights=None).channels
+    x = torch.randn(2, channels[3], 2, 2)
+    linear, relu = (
+        decoder_for("efficientnet_lite0", channels)(x),
+        decoder_for("efficientnet_lite0", channels, "relu")(x),
+    )
+    assert all((f < 0).any() for f in linear)
+    assert all((f >= 0).all() for f in relu)
+    assert decoder_for("resnet18", build_teacher("resnet18", weights=None).channels).layer1[-1].activate

@@ -54,5 +54,18 @@ def test_equal_weights_are_uniform():
 
 
 def test_unknown_variant():
-    with pytest.raises(ValueError, match="choose one of"):
+    with pytest.raises(ValueError, match="Available options"):
         build_l2w("attention", CHANNELS)
+
+
+def test_cosine_similarity_spreads_weights_over_alike_references():
+    """Eq. 4's dot product over C x H x W is one-hot from initialisation; the cosine keeps alike references alike."""
+    channels = (24, 40, 112)
+    base = [torch.randn(1, 1, c, 32 // 2**i, 32 // 2**i) for i, c in enumerate(channels)]
+    support = [b.expand(1, 4, -1, -1, -1) + 0.3 * torch.randn(1, 4, *b.shape[2:]) for b in base]
+    query = [b[:, 0] + 0.3 * torch.randn_like(b[:, 0]) for b in base]
+    with torch.no_grad():
+        dot = build_l2w("dot", channels)(query, support)
+        cosine = build_l2w("dot", channels, similarity="cosine")(query, support)
+    assert max(float(w.max()) for w in dot) > 0.6  # one reference takes most of the weight
+    assert all(float(w.max()) < 0.3 for w in cosine)  # 0.25 is uniform over the 4 references

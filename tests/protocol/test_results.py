@@ -8,7 +8,8 @@ from monai_d2fad.protocol.variants import ABLATIONS, training_overrides, variant
 
 
 def _row(method, task, shots, seed, auroc):
-    return {c: 0 for c in COLUMNS} | {"method": method, "test_task": task, "shots": shots, "seed": seed, "auroc": auroc}
+    fields = {"method": method, "test_task": task, "shots": shots, "seed": seed, "auroc": auroc}
+    return {c: 0 for c in COLUMNS} | {"evaluation": "honest"} | fields
 
 
 def test_table_gives_mean_and_std_in_percent_and_bolds_the_best():
@@ -26,6 +27,7 @@ def test_results_file_appends_and_remembers_done_cells(tmp_path):
     results.add([_row("A", "t", 2, 0, 0.5)])
     again = ResultsFile(path)
     assert again.done("A", "t", 2, 0) and not again.done("A", "t", 2, 1)
+    assert not again.done("A", "t", 2, 0, "official")
     assert again.rows[0]["auroc"] == "0.5"
 
 
@@ -38,7 +40,9 @@ def test_results_file_with_other_columns_is_refused(tmp_path):
 
 def test_variant_names_list_only_what_differs_from_the_defaults():
     assert variant_name({}) == "D2FAD"
-    assert variant_name({"lam": 0.1}) == "D2FAD"
+    assert variant_name({"lam": 1.0}) == "D2FAD"
+    assert variant_name({"student_output": "linear"}, {"teacher": "efficientnet_lite0"}) == "D2FAD"
+    assert variant_name({"student_output": "relu"}, {"teacher": "efficientnet_lite0"}) == "D2FAD[student_output=relu]"
     assert variant_name({"ssd": False, "l2w": "none"}) == "D2FAD[l2w=none,ssd=False]"
     assert variant_name({"teacher": "resnet18"}, {"teacher": "resnet18"}) == "D2FAD"
     assert training_overrides({"image_score": "max", "lam": 0.5}) == {"lam": 0.5}

@@ -1,14 +1,17 @@
 """The protocol runner end to end on synthetic tasks: CSV schema, report, figures, resume, checkpoint mode."""
 
 import csv
+import json
 import os
 
 import pytest
 
+from monai_d2fad.data import make_synthetic_tasks
 from monai_d2fad.data.tasks import discover_tasks
 from monai_d2fad.protocol import COLUMNS, ProtocolConfig, ResultsFile, run_protocol
 from monai_d2fad.protocol.__main__ import main
 from monai_d2fad.protocol.runner import write_report
+from monai_d2fad.protocol.selection import GLOBAL_WEIGHTS
 
 FAST = [
     "--shots", "2", "--seeds", "2", "--epochs", "1", "--teacher", "efficientnet_lite0",
@@ -27,11 +30,14 @@ def test_cli_runs_every_method_and_writes_csv_report_and_figures(synthetic_dir, 
     rows = _rows(out)
     assert tuple(rows[0]) == COLUMNS
     assert sorted((r["method"], r["seed"]) for r in rows) == sorted(
-        (m, s) for m in ("D2FAD", "PatchCore", "RD4AD", "ImageNN") for s in ("0", "1")
+        (m, s) for m in ("D2FAD", "D2FAD+global", "PatchCore", "RD4AD", "ImageNN") for s in ("0", "1")
     )
+    assert {r["evaluation"] for r in rows} == {"honest"}
     assert all(0.0 <= float(r[k]) <= 1.0 for r in rows for k in ("auroc", "aupr", "f1_max"))
     assert {r["n_normal"] for r in rows} == {"6"} and {r["n_abnormal"] for r in rows} == {"6"}
-    assert {r["train_shots"] for r in rows if r["method"] in ("D2FAD", "RD4AD")} == {"2"}
+    assert {r["train_shots"] for r in rows if r["method"] in ("D2FAD", "D2FAD+global", "RD4AD")} == {"2"}
+    weights = json.load(open(os.path.join(out, "global_weights.json")))["synthetic_cells/train_2-shot"]
+    assert weights["weight"] in GLOBAL_WEIGHTS and len(weights["val_auroc"]) == len(GLOBAL_WEIGHTS)
     report = open(os.path.join(out, "results.md")).read()
     assert "synthetic_cells 2-shot" in report and "PatchCore" in report
     figures = os.listdir(os.path.join(out, "figures"))
@@ -100,6 +106,8 @@ def test_checkpoint_is_evaluated_without_training(synthetic_dir, tmp_path, check
     run_protocol(_config(synthetic_dir, out, checkpoint=checkpoint_file, methods=["d2fad"]))
     assert not os.path.exists(os.path.join(out, "models"))
     assert [r["train_shots"] for r in _rows(out)] == ["checkpoint"]
+    report = open(os.path.join(out, "results.md")).read()
+    assert "the given checkpoint model.pt (not trained by this run)" in report and "epochs" not in report
 
 
 def test_ablation_trains_each_variant_and_reports_a_table(synthetic_dir, tmp_path):
@@ -114,6 +122,7 @@ def test_ablation_trains_each_variant_and_reports_a_table(synthetic_dir, tmp_pat
 def test_report_lists_only_the_variants_that_were_run(synthetic_dir, tmp_path):
     results = ResultsFile(str(tmp_path / "results.csv"))
     cell = {c: 0 for c in COLUMNS} | {"test_task": "synthetic_rings", "shots": 2, "seed": 0, "auroc": 0.5}
+    cell["evaluation"] = "honest"
     results.add([cell | {"method": "D2FAD"}, cell | {"method": "D2FAD[l2w=none]"}])  # l2w=none is also ssd+tsd
     config = _config(synthetic_dir, str(tmp_path), shots=[2])
     report = open(write_report(config, results, discover_tasks(synthetic_dir))).read()
@@ -139,3 +148,18 @@ def test_bad_settings_fail_before_any_work(synthetic_dir, tmp_path, kw, message)
 def test_unknown_test_task_names_the_tasks(synthetic_dir, tmp_path):
     with pytest.raises(KeyError, match="synthetic_cells"):
         run_protocol(_config(synthetic_dir, str(tmp_path / "run"), test_tasks=["liver_ct"]))
+
+
+def test_official_evaluation_adds_rows_marked_official_beside_the_honest_ones(tmp_path):
+    make_synthetic_tasks(str(tmp_path / "data"), names=["synthetic_cells", "synthetic_rings"], n_test=20, size=64)
+    out = str(tmp_path / "run")
+    config = _config(str(tmp_path / "data"), out, methods=["image_nn"], evaluations=["honest", "official"])
+    run_protocol(config)
+    rows = {r["evaluation"]: r for r in _rows(out)}
+    assert set(rows) == {"honest", "official"}
+    assert int(rows["honest"]["n_normal"]) + int(rows["honest"]["n_abnormal"]) == 40
+    assert int(rows["official"]["n_normal"]) + int(rows["official"]["n_abnormal"]) == 32  # last batch dropped
+    report = open(os.path.join(out, "results.md")).read()
+    assert "official code's evaluation (biased" in report and "| ImageNN |" in report.split("biased")[1]
+    run_protocol(config)
+    assert len(_rows(out)) == 2

@@ -1,0 +1,52 @@
+"""Settings chosen on the training tasks' ``val`` splits, never on the test task: the global-score weight."""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Sequence
+
+import torch
+
+from monai_d2fad.data.images import ImageDataset
+from monai_d2fad.engines.evaluator import EvaluationSet
+from monai_d2fad.methods.d2fad import D2FADMethod
+from monai_d2fad.metrics import anomaly_metrics
+from monai_d2fad.protocol.evaluation import read_images
+
+__all__ = ["GLOBAL_WEIGHTS", "choose_global_weight"]
+
+# candidate weights of the image-level discrepancy added to D²4FAD's map score (0: the paper's score alone)
+GLOBAL_WEIGHTS = (0.0, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
+
+
+@torch.inference_mode()
+def choose_global_weight(
+    method: D2FADMethod,
+    sets: Sequence[EvaluationSet],
+    image_size: int,
+    batch_size: int = 32,
+    weights: Sequence[float] = GLOBAL_WEIGHTS,
+) -> tuple[float, dict[float, float]]:
+    """The weight of ``weights`` with the best mean image AUROC over ``sets`` (the training tasks' ``val`` sets).
+
+    Each set's queries are scored once; the map score and the global discrepancy are combined for every candidate
+    afterwards. Returns the chosen weight and the mean AUROC (%) of every candidate; ties go to the smaller weight.
+    """
+    aurocs: dict[float, list[float]] = {w: [] for w in weights}
+    for s in sets:
+        state = method.fit(read_images(s.support, s.task.modality, image_size))
+        images = ImageDataset(s.task.items(s.split), image_size, s.task.modality, progress=False)
+        loader = torch.utils.data.DataLoader(images, batch_size=batch_size, num_workers=0)
+        local, image_level, labels = [], [], []
+        for batch in loader:
+            query = torch.as_tensor(batch["image"])
+            m, g, _ = method.score_parts(method.encode(query), state, tuple(query.shape[-2:]))
+            local.append(m.cpu())
+            image_level.append(g.cpu())
+            labels.append(torch.as_tensor(batch["label"]))
+        local, image_level, labels = torch.cat(local), torch.cat(image_level), torch.cat(labels)
+        for w in weights:
+            aurocs[w].append(100 * anomaly_metrics(local + w * image_level, labels)["auroc"])
+    means = {w: statistics.mean(v) for w, v in aurocs.items()}
+    best = max(weights, key=lambda w: (means[w], -w))
+    return best, means
