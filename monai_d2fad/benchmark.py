@@ -20,7 +20,7 @@ import time
 
 import torch
 
-__all__ = ["measure", "main"]
+__all__ = ["measure", "machine", "save_report", "main"]
 
 PATTERNS = ("cached", "official")
 
@@ -159,9 +159,13 @@ def main(argv: list[str] | None = None) -> dict:
             ]
             if twin:
                 row["speedup_vs_official"] = round(row["queries_per_s"] / twin[0]["queries_per_s"], 2)
-    report = {"machine": machine(args.device), "results": rows}
-    if args.output:
-        with open(args.output, "w", encoding="utf-8") as f:
+    return save_report({"machine": machine(args.device), "results": rows}, args.output)
+
+
+def save_report(report: dict, path: str | None) -> dict:
+    """Write a benchmark's ``report`` as JSON to ``path`` (if given); returns it."""
+    if path:
+        with open(path, "w", encoding="utf-8") as f:
             json.dump(report, f, indent=2)
     return report
 

@@ -30,6 +30,8 @@ __all__ = [
 ]
 
 CHECKPOINT_FORMAT = "monai_d2fad.checkpoint/1"
+# settings that checkpoints written before they existed were trained with
+LEGACY_CONFIG = {"student_output": "relu", "l2w_similarity": "dot"}
 
 
 def teacher_fingerprint(model: D2FAD) -> str:
@@ -92,7 +94,7 @@ def model_from_checkpoint(
     content: dict, teacher_weights: str | os.PathLike | None = "config", source: str = "checkpoint"
 ) -> D2FAD:
     """Rebuild the model of a checkpoint's ``content`` (see ``load_checkpoint``)."""
-    config = dict(content["d2fad"]["config"])
+    config = _config(content["d2fad"])
     if teacher_weights != "config":
         config["teacher_weights"] = None if teacher_weights is None else str(teacher_weights)
     model = D2FAD(**config)
@@ -116,8 +118,13 @@ def load_checkpoint(
     return model_from_checkpoint(read_checkpoint(path), teacher_weights, os.fspath(path)).to(map_location)
 
 
+def _config(card: dict) -> dict:
+    """A card's model configuration, with the settings of older checkpoints made explicit."""
+    return {**LEGACY_CONFIG, **card["config"]}
+
+
 def _check_card(card: dict, model: D2FAD, source: str) -> None:
-    arch = {k: v for k, v in card["config"].items() if k != "teacher_weights"}
+    arch = {k: v for k, v in _config(card).items() if k != "teacher_weights"}
     mine = {k: v for k, v in model.config.items() if k != "teacher_weights"}
     if arch != mine:
         raise ValueError(f"{source} was made for another model configuration: {arch} vs {mine}")

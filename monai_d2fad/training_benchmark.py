@@ -9,11 +9,12 @@ process; the cached run also reports the one-time cost of encoding every trainin
 from __future__ import annotations
 
 import argparse
-import json
 import tempfile
 import time
 
 import torch
+
+from monai_d2fad.benchmark import machine, save_report
 
 __all__ = ["measure_training", "main"]
 
@@ -80,15 +81,12 @@ def main(argv: list[str] | None = None) -> dict:
     args = p.parse_args(argv)
     settings = (args.teacher, args.image_size, args.shots, args.batch_size, args.steps)
     rows = [measure_training(args.data_dir, *settings, cached, args.max_per_task) for cached in (False, True)]
-    report = {"results": rows, "speedup": round(rows[1]["episodes_per_s"] / rows[0]["episodes_per_s"], 2)}
+    speedup = round(rows[1]["episodes_per_s"] / rows[0]["episodes_per_s"], 2)
     for row in rows:
         label = "cached teacher features" if row["cached"] else "teacher every episode"
         print(f"{label:24} {row['episodes_per_s']:8.2f} episodes/s  (set-up {row['setup_seconds']} s)")
-    print(f"speed-up x{report['speedup']}")
-    if args.output:
-        with open(args.output, "w", encoding="utf-8") as f:
-            json.dump(report, f, indent=2)
-    return report
+    print(f"speed-up x{speedup}")
+    return save_report({"machine": machine("cpu"), "results": rows, "speedup": speedup}, args.output)
 
 
 if __name__ == "__main__":
