@@ -51,6 +51,10 @@ class FewShotDetector(torch.nn.Module):
         if support.dim() != 4 or support.shape[0] < 1:
             raise ValueError(f"support must be [K, 3, H, W] with K >= 1, got {tuple(support.shape)}")
         _, student = self.model.encode(support.to(self.device))
+        return self.support_from_student(student)
+
+    def support_from_student(self, student: list[torch.Tensor]) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+        """``encode_support`` from the references' student features ``[K, C, h, w]`` per scale."""
         features = [f.unsqueeze(0) for f in student]  # a batch axis of 1: shared by every query
         return features, [self.model.l2w.keys(i, f) for i, f in enumerate(features)]
 

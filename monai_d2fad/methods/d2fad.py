@@ -44,8 +44,8 @@ class D2FADMethod(FewShotMethod):
 
     @torch.inference_mode()
     def fit(self, support: torch.Tensor) -> tuple[list[torch.Tensor], list[torch.Tensor], list[torch.Tensor]]:
-        support = support.to(self.device)
-        return *self.detector.encode_support(support), self.detector.model.teacher(support)[:3]
+        teacher, student = self.detector.model.encode(support.to(self.device))  # one pass for both
+        return *self.detector.support_from_student(student), teacher
 
     @torch.inference_mode()
     def score_parts(self, encoded, state, size) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
