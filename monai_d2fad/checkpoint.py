@@ -16,6 +16,7 @@ import warnings
 import torch
 
 from monai_d2fad.networks.d2fad import D2FAD
+from monai_d2fad.outputs import atomic_write, check_overwrite
 
 __all__ = [
     "CHECKPOINT_FORMAT",
@@ -66,12 +67,11 @@ def checkpoint_dict(model: D2FAD, **extra) -> dict:
 
 
 def save_checkpoint(model: D2FAD, path: str | os.PathLike, overwrite: bool = False, **extra) -> str:
-    """Write ``model`` to ``path``; refuses to replace an existing file unless ``overwrite``."""
+    """Write ``model`` to ``path`` whole or not at all; refuses to replace an existing file unless ``overwrite``."""
     path = os.fspath(path)
-    if os.path.exists(path) and not overwrite:
-        raise FileExistsError(f"{path} exists; pass overwrite=True to replace it")
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    torch.save(checkpoint_dict(model, **extra), path)
+    check_overwrite([path], overwrite, "pass overwrite=True to replace it")
+    with atomic_write(path) as f:
+        torch.save(checkpoint_dict(model, **extra), f)
     return path
 
 
@@ -141,11 +141,24 @@ def _check_card(card: dict, model: D2FAD, source: str) -> None:
 
 
 def latest_checkpoint(directory: str, prefix: str = "checkpoint_epoch=") -> str | None:
-    """The newest ``<prefix><epoch>.pt`` that MONAI's ``CheckpointSaver`` wrote in ``directory``, or None."""
+    """The newest readable ``<prefix><epoch>.pt`` that MONAI's ``CheckpointSaver`` wrote in ``directory``, or None.
+
+    A newer file that cannot be read (truncated by a crash, corrupt) is skipped with a warning naming it.
+    """
     pattern = re.compile(re.escape(prefix) + r"(\d+)\.pt$")
-    found = [
-        (int(m.group(1)), p)
-        for p in glob.glob(os.path.join(directory, f"{prefix}*.pt"))
-        if (m := pattern.search(os.path.basename(p)))
-    ]
-    return max(found)[1] if found else None
+    found = sorted(
+        (
+            (int(m.group(1)), p)
+            for p in glob.glob(os.path.join(directory, f"{prefix}*.pt"))
+            if (m := pattern.search(os.path.basename(p)))
+        ),
+        reverse=True,
+    )
+    for _, path in found:
+        try:
+            torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as e:  # any reader error means the same: this file cannot be resumed from
+            warnings.warn(f"skipping the unreadable checkpoint {path} ({type(e).__name__}: {e})", stacklevel=2)
+            continue
+        return path
+    return None

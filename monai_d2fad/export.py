@@ -102,7 +102,7 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--output", required=True, help="file to write (.ts/.pt for TorchScript, .onnx for ONNX)")
     p.add_argument("--supports_as_input", action="store_true", help="references as an input instead of baked in")
     p.add_argument("--modality", default=None)
-    p.add_argument("--image_size", type=int, default=128)
+    p.add_argument("--image_size", type=int, default=None, help="model input size (default 128, or the package's)")
     p.add_argument("--tolerance", type=float, default=1e-4, help="largest accepted difference from eager PyTorch")
     p.add_argument("--teacher_weights", default="config", help="teacher weights if not where the checkpoint says")
     p.add_argument("--overwrite", action="store_true")

@@ -15,6 +15,7 @@ import argparse
 import csv
 import json
 import logging
+import math
 import os
 import time
 from contextlib import nullcontext
@@ -24,6 +25,7 @@ from tqdm import tqdm
 
 from monai_d2fad.data.images import ReadImaged, expand_slices
 from monai_d2fad.data.tasks import list_images
+from monai_d2fad.outputs import OutputLockedError, check_overwrite, staged_outputs
 from monai_d2fad.scoring import image_score
 from monai_d2fad.task_package import TaskPackage, task_from_args, threshold_arg
 from monai_d2fad.transforms.io import ImageReadError
@@ -63,19 +65,11 @@ def _collate(batch: list[dict]) -> dict:
     }
 
 
-def _heatmap_name(path: str, slice_index, root: str) -> str:
+def _heatmap_name(path: str, slice_index: int | None, root: str) -> str:
+    """``<path relative to the input>.png``, or ``<path>/slice<i>.png`` for a volume's slice: unique per input
+    (the extension stays, so ``scan.png`` and ``scan.jpeg`` do not share a file; the folders stay)."""
     rel = os.path.relpath(path, root) if os.path.isdir(root) else os.path.basename(path)
-    stem = rel[: -len(".nii.gz")] if rel.lower().endswith(".nii.gz") else os.path.splitext(rel)[0]
-    stem = stem.replace(os.sep, "__")
-    return f"{stem}_slice{slice_index}.png" if slice_index is not None else f"{stem}.png"
-
-
-def _check_outputs(output: str, overwrite: bool) -> None:
-    existing = [n for n in OUTPUTS if os.path.exists(os.path.join(output, n))]
-    if existing and not overwrite:
-        raise FileExistsError(
-            f"{output} already holds {existing}; pass --overwrite to replace them or choose another --output"
-        )
+    return os.path.join(rel, f"slice{slice_index:04d}.png") if slice_index is not None else f"{rel}.png"
 
 
 def predict(
@@ -91,80 +85,81 @@ def predict(
     heatmaps: bool = True,
     progress: bool = True,
 ) -> dict:
-    """Score every image under ``input_path``; returns the summary also written to ``summary.json``."""
-    _check_outputs(output, overwrite)
-    items = expand_slices(list_images(input_path))
-    detector, device = package.detector, package.detector.device
-    if channels_last:
-        detector.model.to(memory_format=torch.channels_last)  # conv weights; the 5-D support cache stays
-    scorer = torch.compile(detector) if compile else detector
-    autocast = (
-        torch.autocast(device.type, dtype=PRECISIONS[precision])
-        if PRECISIONS[precision] is not None and device.type == "cuda"
-        else nullcontext()
-    )
-    threshold = float(package.threshold["value"])
-    os.makedirs(os.path.join(output, "heatmaps"), exist_ok=True)
-    loader = torch.utils.data.DataLoader(
-        PredictionDataset(items, package.modality, package.image_size),
-        batch_size=batch_size,
-        num_workers=num_workers,
-        collate_fn=_collate,
-    )
-    skipped, scored, anomalous, start = [], 0, 0, time.perf_counter()
-    with open(os.path.join(output, "predictions.csv"), "w", newline="", encoding="utf-8") as f:
-        writer = csv.writer(f)
-        writer.writerow(["path", "slice", "score", "anomalous", "heatmap"])
-        for batch in tqdm(loader, desc="scoring", unit="batch", disable=not progress):
-            skipped += [{"path": e["path"], "slice": e["slice"], "reason": e["error"]} for e in batch["errors"]]
-            if batch["image"] is None:
-                continue
-            images = batch["image"].to(device)
-            if channels_last:
-                images = images.contiguous(memory_format=torch.channels_last)
-            with torch.inference_mode(), autocast:
-                maps = scorer(images).float()
-            scores = image_score(maps, detector.image_score).cpu()
-            views = threshold_overlay(images.float().cpu(), maps.cpu(), threshold) if heatmaps else None
-            for i, (path, slice_index) in enumerate(zip(batch["path"], batch["slice"])):
-                name = ""
-                if heatmaps:
-                    name = os.path.join("heatmaps", _heatmap_name(path, slice_index, input_path))
-                    save_png(views[i], os.path.join(output, name))
-                is_anomalous = float(scores[i]) >= threshold
-                writer.writerow(
-                    [
-                        path,
-                        "" if slice_index is None else slice_index,
-                        f"{float(scores[i]):.6g}",
-                        int(is_anomalous),
-                        name,
-                    ]
-                )
-                scored += 1
-                anomalous += int(is_anomalous)
-    seconds = time.perf_counter() - start
-    for s in skipped:
-        logger.warning("skipped %s", s["reason"])
-    summary = {
-        "inputs": len(items),
-        "scored": scored,
-        "anomalous": anomalous,
-        "normal": scored - anomalous,
-        "skipped": len(skipped),
-        "skipped_files": skipped,
-        "threshold": package.threshold,
-        "modality": package.modality,
-        "image_size": package.image_size,
-        "references": package.support_files,
-        "heatmap_range": [0.0, 2 * threshold],
-        "device": str(device),
-        "precision": precision,
-        "seconds": round(seconds, 3),
-        "images_per_second": round(scored / seconds, 2) if seconds > 0 else None,
-    }
-    with open(os.path.join(output, "summary.json"), "w", encoding="utf-8") as f:
-        json.dump(summary, f, indent=2)
+    """Score every image under ``input_path``; returns the summary also written to ``summary.json``.
+
+    ``output`` is locked for the run (``outputs.OutputLock``); the results are written to a staging folder inside it
+    and moved into place at the end, replacing (with ``overwrite``) the whole of a previous run's outputs.
+    """
+    with staged_outputs(output, OUTPUTS, overwrite) as staging:
+        items = expand_slices(list_images(input_path))
+        detector, device = package.detector, package.detector.device
+        if channels_last:
+            detector.model.to(memory_format=torch.channels_last)  # conv weights; the 5-D support cache stays
+        scorer = torch.compile(detector) if compile else detector
+        autocast = (
+            torch.autocast(device.type, dtype=PRECISIONS[precision])
+            if PRECISIONS[precision] is not None and device.type == "cuda"
+            else nullcontext()
+        )
+        threshold = float(package.threshold["value"])
+        loader = torch.utils.data.DataLoader(
+            PredictionDataset(items, package.modality, package.image_size),
+            batch_size=batch_size,
+            num_workers=num_workers,
+            collate_fn=_collate,
+        )
+        skipped, scored, anomalous, start = [], 0, 0, time.perf_counter()
+        with open(os.path.join(staging, "predictions.csv"), "w", newline="", encoding="utf-8") as f:
+            writer = csv.writer(f)
+            writer.writerow(["path", "slice", "score", "anomalous", "heatmap"])
+            for batch in tqdm(loader, desc="scoring", unit="batch", disable=not progress):
+                skipped += [{"path": e["path"], "slice": e["slice"], "reason": e["error"]} for e in batch["errors"]]
+                if batch["image"] is None:
+                    continue
+                images = batch["image"].to(device)
+                if channels_last:
+                    images = images.contiguous(memory_format=torch.channels_last)
+                with torch.inference_mode(), autocast:
+                    maps = scorer(images).float()
+                scores = image_score(maps, detector.image_score).cpu()
+                views = threshold_overlay(images.float().cpu(), maps.cpu(), threshold) if heatmaps else None
+                for i, (path, slice_index) in enumerate(zip(batch["path"], batch["slice"])):
+                    score = float(scores[i])
+                    if not math.isfinite(score):  # e.g. an fp16 overflow: never call it normal
+                        skipped.append({"path": path, "slice": slice_index, "reason": f"{path}: score is {score}"})
+                        continue
+                    name = ""
+                    if heatmaps:
+                        name = os.path.join("heatmaps", _heatmap_name(path, slice_index, input_path))
+                        save_png(views[i], os.path.join(staging, name))
+                    is_anomalous = score >= threshold
+                    writer.writerow(
+                        [path, "" if slice_index is None else slice_index, f"{score:.6g}", int(is_anomalous), name]
+                    )
+                    scored += 1
+                    anomalous += int(is_anomalous)
+        seconds = time.perf_counter() - start
+        for s in skipped:
+            logger.warning("skipped %s", s["reason"])
+        summary = {
+            "inputs": len(items),
+            "scored": scored,
+            "anomalous": anomalous,
+            "normal": scored - anomalous,
+            "skipped": len(skipped),
+            "skipped_files": skipped,
+            "threshold": package.threshold,
+            "modality": package.modality,
+            "image_size": package.image_size,
+            "references": package.support_files,
+            "heatmap_range": [0.0, 2 * threshold],
+            "device": str(device),
+            "precision": precision,
+            "seconds": round(seconds, 3),
+            "images_per_second": round(scored / seconds, 2) if seconds > 0 else None,
+        }
+        with open(os.path.join(staging, "summary.json"), "w", encoding="utf-8") as f:
+            json.dump(summary, f, indent=2)
     return summary
 
 
@@ -174,8 +169,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--support", default=None, help="normal references: folder, support list file or image")
     p.add_argument("--input", required=True, help="image file, folder, DICOM series folder or NIfTI/mha volume")
     p.add_argument("--output", required=True, help="folder for predictions.csv, summary.json and heatmaps/")
-    p.add_argument("--modality", default=None, help="preset: generic, xray, mri, ct, fundus, histopathology")
-    p.add_argument("--image_size", type=int, default=128)
+    p.add_argument(
+        "--modality", default=None, help="preset: generic, xray, mri, ct, fundus, histopathology (a package's own)"
+    )
+    p.add_argument("--image_size", type=int, default=None, help="model input size (default 128, or the package's)")
     p.add_argument("--batch_size", type=int, default=16)
     p.add_argument("--num_workers", type=int, default=0, help="loader processes reading images")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
@@ -199,7 +196,7 @@ def main(argv: list[str] | None = None) -> dict:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
     args = parse_args(argv)
     try:
-        _check_outputs(args.output, args.overwrite)
+        check_overwrite([os.path.join(args.output, n) for n in OUTPUTS], args.overwrite)
         package = task_from_args(args)
         summary = predict(
             package,
@@ -213,13 +210,15 @@ def main(argv: list[str] | None = None) -> dict:
             args.overwrite,
             not args.no_heatmaps,
         )
-    except (FileExistsError, FileNotFoundError, ValueError) as e:
+    except (FileExistsError, FileNotFoundError, ValueError, OutputLockedError) as e:
         raise SystemExit(f"error: {e}") from e
     print(
         f"scored {summary['scored']} of {summary['inputs']} images ({summary['anomalous']} anomalous at threshold "
         f"{summary['threshold']['value']:.6g}, {summary['threshold']['method']}); skipped {summary['skipped']}; "
         f"{summary['images_per_second']} images/s; results in {args.output}"
     )
+    if summary["inputs"] and not summary["scored"]:
+        raise SystemExit(f"error: none of the {summary['inputs']} inputs could be scored (see summary.json)")
     return summary
 
 

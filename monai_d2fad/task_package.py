@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 from dataclasses import dataclass
 
@@ -22,6 +23,7 @@ from monai_d2fad.checkpoint import checkpoint_dict, model_from_checkpoint, read_
 from monai_d2fad.data.images import load_image
 from monai_d2fad.inference import FewShotDetector, support_paths
 from monai_d2fad.networks.d2fad import D2FAD
+from monai_d2fad.outputs import atomic_write, check_overwrite
 
 __all__ = [
     "PACKAGE_FORMAT",
@@ -65,11 +67,19 @@ def choose_threshold(
     """A threshold record: ``validation_dir`` (best F1) if given, else a number, else ``"loo"`` over the references
     in ``support_files`` (see ``calibration``)."""
     if validation_dir is None and not isinstance(threshold, str):
-        return {"method": "given", "value": float(threshold)}
+        return _finite({"method": "given", "value": float(threshold)}, "the given threshold")
     if validation_dir is None and threshold != "loo":
         raise ValueError(f"threshold must be a number or 'loo', got {threshold!r}")
     references = None if validation_dir else _load_references(support_files or [], modality, image_size)
-    return calibrate_threshold(detector, references, validation_dir, modality, image_size)
+    record = calibrate_threshold(detector, references, validation_dir, modality, image_size)
+    return _finite(record, f"the threshold calibrated on {validation_dir or 'the references'}")
+
+
+def _finite(record: dict, source: str) -> dict:
+    """A threshold record whose value is a finite number (NaN would call every image normal)."""
+    if not math.isfinite(record["value"]):
+        raise ValueError(f"{source} is {record['value']}, not a finite number: refusing it")
+    return record
 
 
 def build_task_package(
@@ -89,9 +99,8 @@ def build_task_package(
 
 
 def save_task_package(package: TaskPackage, path: str, overwrite: bool = False) -> str:
-    """Write ``package`` to ``path`` (refuses to replace a file unless ``overwrite``)."""
-    if os.path.exists(path) and not overwrite:
-        raise FileExistsError(f"{path} exists; pass overwrite=True (--overwrite) to replace it")
+    """Write ``package`` to ``path`` whole or not at all (refuses to replace a file unless ``overwrite``)."""
+    check_overwrite([path], overwrite, "pass overwrite=True (--overwrite) to replace it")
     features, keys = package.detector.support_cache()
     content = checkpoint_dict(package.detector.model)
     content["package"] = {
@@ -103,8 +112,8 @@ def save_task_package(package: TaskPackage, path: str, overwrite: bool = False) 
         "features": [f.cpu() for f in features],
         "keys": [k.cpu() for k in keys],
     }
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    torch.save(content, path)
+    with atomic_write(path) as f:
+        torch.save(content, f)
     return path
 
 
@@ -120,11 +129,10 @@ def _package_from(content: dict, source: str, teacher_weights: str | None, devic
     info = content.get("package", {})
     if info.get("format") != PACKAGE_FORMAT:
         raise ValueError(f"{source} is not a monai_d2fad task package (expected format {PACKAGE_FORMAT!r})")
+    threshold = _finite(json.loads(info["threshold"]), f"the threshold of {source}")
     model = model_from_checkpoint(content, teacher_weights, source).to(device)
     detector = FewShotDetector(model).set_support_cache(info["features"], info["keys"])
-    return TaskPackage(
-        detector, info["modality"], int(info["image_size"]), json.loads(info["threshold"]), list(info["support_files"])
-    )
+    return TaskPackage(detector, info["modality"], int(info["image_size"]), threshold, list(info["support_files"]))
 
 
 def load_task_package(
@@ -138,18 +146,20 @@ def open_task(
     checkpoint: str,
     support: str | None = None,
     modality: str | None = None,
-    image_size: int = 128,
+    image_size: int | None = None,
     threshold: float | str | None = None,
     validation_dir: str | None = None,
     teacher_weights: str | None = "config",
     device: str | torch.device = "cpu",
 ) -> TaskPackage:
     """A ready task from a package file, or from a checkpoint plus ``support`` references (what ``predict`` and
-    ``export`` take). A ``threshold``/``validation_dir`` given replaces a package's threshold; its cached
-    references are kept as they are."""
+    ``export`` take; ``image_size`` defaults to 128). A ``threshold``/``validation_dir`` given replaces a package's
+    threshold; its cached references are kept as they are, so a ``modality`` or ``image_size`` other than the
+    package's is refused (the references were encoded with the package's)."""
     content = read_checkpoint(checkpoint)
     if "package" in content:
         package = _package_from(content, checkpoint, teacher_weights, device)
+        _check_package_settings(package, checkpoint, modality, image_size)
         if threshold is not None or validation_dir:
             package.threshold = choose_threshold(
                 package.detector,
@@ -164,8 +174,19 @@ def open_task(
         raise ValueError(f"{checkpoint} is a checkpoint: give the normal references (--support), or a task package")
     model = model_from_checkpoint(content, teacher_weights, checkpoint)
     return build_task_package(
-        model, support_paths(support), modality, image_size, threshold or "loo", validation_dir, device
+        model, support_paths(support), modality, image_size or 128, threshold or "loo", validation_dir, device
     )
+
+
+def _check_package_settings(package: TaskPackage, path: str, modality: str | None, image_size: int | None) -> None:
+    given = {"modality": modality, "image_size": image_size}
+    own = {"modality": package.modality, "image_size": package.image_size}
+    differ = [f"--{k} {v} (the package's: {own[k]})" for k, v in given.items() if v is not None and v != own[k]]
+    if differ:
+        raise ValueError(
+            f"{path} is a task package made with other settings: {', '.join(differ)}; leave them out, or register "
+            "the references again with these settings"
+        )
 
 
 def task_from_args(args: argparse.Namespace) -> TaskPackage:
@@ -200,7 +221,7 @@ def main(argv: list[str] | None = None) -> str:
     p.add_argument(
         "--modality", default=None, help="preprocessing preset: generic, xray, mri, ct, fundus, histopathology"
     )
-    p.add_argument("--image_size", type=int, default=128)
+    p.add_argument("--image_size", type=int, default=128, help="model input size")
     p.add_argument(
         "--threshold",
         type=threshold_arg,
@@ -212,10 +233,12 @@ def main(argv: list[str] | None = None) -> str:
     p.add_argument("--device", default="cpu")
     p.add_argument("--overwrite", action="store_true", help="replace an existing package file")
     args = p.parse_args(argv)
-    if os.path.exists(args.output) and not args.overwrite:
-        raise SystemExit(f"{args.output} exists; pass --overwrite to replace it")
-    package = task_from_args(args)
-    save_task_package(package, args.output, overwrite=args.overwrite)
+    try:
+        check_overwrite([args.output], args.overwrite)
+        package = task_from_args(args)
+        save_task_package(package, args.output, overwrite=args.overwrite)
+    except FileExistsError as e:
+        raise SystemExit(f"error: {e}") from e
     print(
         f"wrote {args.output}: {len(package.support_files)} references, threshold {package.threshold['value']:.6g} "
         f"({package.threshold['method']})"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import torch
 from PIL import Image
@@ -39,6 +41,7 @@ def threshold_overlay(images: torch.Tensor, maps: torch.Tensor, threshold: float
 def save_png(image: torch.Tensor, path: str) -> str:
     """Write an RGB image ``[3, H, W]`` in [0, 1] as an 8-bit PNG."""
     pixels = (image.clamp(0, 1).permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     Image.fromarray(pixels).save(path)
     return path
 

@@ -1,6 +1,8 @@
 import csv
 import json
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -107,3 +109,58 @@ def test_package_scores_equal_the_detector(tmp_path, references, task_package_fi
 def test_checkpoint_without_support_is_explained(tmp_path, checkpoint_file, references):
     with pytest.raises(SystemExit, match="--support"):  # a checkpoint alone holds no references
         main(["--checkpoint", checkpoint_file, "--input", references, "--output", str(tmp_path / "out")])
+
+
+def test_heatmap_names_are_unique_per_input(tmp_path, checkpoint_file, references):
+    root = tmp_path / "inputs"
+    (root / "sub").mkdir(parents=True)
+    rng = np.random.default_rng(2)
+    for name in ("scan.jpeg", "scan.png", "sub/a.jpeg", "sub__a.jpeg"):
+        Image.fromarray(rng.integers(0, 256, (40, 40, 3), dtype=np.uint8)).save(root / name)
+    out = str(tmp_path / "out")
+    main(_args(checkpoint_file, references, str(root), out))
+    names = [r["heatmap"] for r in _rows(out)]
+    assert len(set(names)) == 4 and all(os.path.isfile(os.path.join(out, n)) for n in names)
+    assert os.path.join("heatmaps", "sub", "a.jpeg.png") in names
+
+
+def test_overwrite_replaces_every_output_of_the_previous_run(tmp_path, checkpoint_file, references, inputs):
+    out = str(tmp_path / "out")
+    main(_args(checkpoint_file, references, inputs, out))
+    main(_args(checkpoint_file, references, references, out, "--overwrite"))
+    heatmaps = {os.path.join(d, f) for d, _, files in os.walk(os.path.join(out, "heatmaps")) for f in files}
+    assert heatmaps == {os.path.join(out, r["heatmap"]) for r in _rows(out)}  # none left from the first run
+    assert sorted(os.listdir(out)) == ["heatmaps", "predictions.csv", "summary.json"]  # no staging, no lock
+
+
+def test_a_second_run_into_the_same_output_is_refused(tmp_path, checkpoint_file, references):
+    out = tmp_path / "out"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", f"from monai_d2fad.outputs import OutputLock; import time; OutputLock({str(out)!r})"
+         ".acquire(); print('locked', flush=True); time.sleep(60)"],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        with pytest.raises(SystemExit, match=f"in use by process {holder.pid}"):
+            main(_args(checkpoint_file, references, references, str(out)))
+        assert os.listdir(out) == [".monai_d2fad.lock"]
+    finally:
+        holder.kill()
+        holder.wait()
+    with pytest.warns(UserWarning, match="stale lock"):  # the other run died: its lock no longer holds
+        assert main(_args(checkpoint_file, references, references, str(out)))["scored"] == 3
+
+
+def test_package_settings_cannot_be_silently_changed(tmp_path, references, task_package_file):
+    package_file = task_package_file()
+    for option, value in (("--image_size", "128"), ("--modality", "xray")):
+        args = ["--checkpoint", package_file, "--input", references, "--output", str(tmp_path / option)]
+        with pytest.raises(SystemExit, match=f"{option} {value} \\(the package's: "):
+            main([*args, option, value])
+
+
+@pytest.mark.parametrize("value", ["nan", "inf"])
+def test_a_threshold_that_is_not_finite_is_refused(tmp_path, checkpoint_file, references, value):
+    with pytest.raises(SystemExit, match="not a finite number"):
+        main(_args(checkpoint_file, references, references, str(tmp_path / "out"), "--threshold", value))

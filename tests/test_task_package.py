@@ -1,3 +1,5 @@
+import json
+
 import pytest
 import torch
 
@@ -29,3 +31,12 @@ def test_given_threshold_and_no_overwrite(checkpoint_file, references, task_pack
 def test_not_a_package(checkpoint_file):
     with pytest.raises(ValueError, match="not a monai_d2fad task package"):
         load_task_package(checkpoint_file)
+
+
+def test_a_package_with_a_nan_threshold_is_refused(tmp_path, task_package_file):
+    path = task_package_file()
+    content = torch.load(path, weights_only=True)
+    content["package"]["threshold"] = json.dumps({"method": "loo", "value": float("nan")})
+    torch.save(content, path)
+    with pytest.raises(ValueError, match=r"the threshold of .*t.task.pt is nan, not a finite number"):
+        load_task_package(path)

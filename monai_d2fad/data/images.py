@@ -47,15 +47,20 @@ def expand_slices(items: Sequence[Mapping], slice_axis: int = -1) -> list[dict]:
     """One item per slice of every 3D volume (NIfTI, mha/nrrd), with its index in ``"slice"``.
 
     2D images pass through unchanged. The items feed ``ImageDataset``/``ReadImaged``, which read the slice
-    (``slice_axis`` must match the preset's).
+    (``slice_axis`` must match the preset's). An unreadable volume stays one item: reading it raises the
+    ``ImageReadError`` that names it, where the caller handles errors per file (``predict`` skips it).
     """
     out = []
     for item in items:
         if not str(item["image"]).lower().endswith(VOLUME_EXTENSIONS):
             out.append(dict(item))  # PNG/JPEG/DICOM files are single images: no need to open them here
             continue
-        with reraise_read_errors():
-            volume = LoadMedicalImaged(slice_axis=slice_axis).raw(item["image"])
+        try:
+            with reraise_read_errors():
+                volume = LoadMedicalImaged(slice_axis=slice_axis).raw(item["image"])
+        except ImageReadError:
+            out.append(dict(item))
+            continue
         if volume.dim() == 3:  # [C, x, y]: a 2D image
             out.append(dict(item))
             continue

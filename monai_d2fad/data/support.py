@@ -59,7 +59,8 @@ def read_support_list(path: str, root: str | None = None) -> list[str]:
     with open(path, encoding="utf-8") as f:
         raw = [ln.strip() for ln in f if ln.strip()]
     lines = [ln for ln in raw if not ln.startswith("#")]
-    recorded = [w[len("root=") :] for ln in raw if ln.startswith("#") for w in ln.split() if w.startswith("root=")]
+    # the header's root= is its last field, so a root with spaces is read whole
+    recorded = [ln.split(" root=", 1)[1] for ln in raw if ln.startswith("#") and " root=" in ln]
     base = root or (recorded[0] if recorded else os.path.dirname(os.path.abspath(path)))
     images = [ln if os.path.isabs(ln) else os.path.join(base, ln) for ln in lines]
     missing = [p for p in images if not os.path.isfile(p)]

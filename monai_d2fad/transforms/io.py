@@ -123,7 +123,8 @@ class LoadMedicalImaged(MapTransform):
     an item's own ``"slice"`` entry, if present, overrides it (see ``data.expand_slices``).
 
     Raises:
-        ImageReadError: naming the file and the reason, for a missing, corrupt or non-image file.
+        ImageReadError: naming the file and the reason, for a missing, corrupt or non-image file, or one whose
+            (selected slice's) pixels hold NaN or infinite values.
     """
 
     def __init__(
@@ -156,6 +157,7 @@ class LoadMedicalImaged(MapTransform):
         meta = img.meta
         integer_max = None if torch.is_floating_point(img) else _integer_max(path)
         img = self._to_2d(img, path, slice_index)
+        _check_finite(img, path)
         out = img.float().transpose(1, 2).contiguous()  # [C, x, y] -> [C, rows, cols]
         out.meta["d2fad_max"] = integer_max
         out.meta["d2fad_window"] = None
@@ -245,6 +247,13 @@ class ScaleToUnitd(MapTransform):
         for key in self.key_iterator(d):
             d[key] = self.scale(d[key])
         return d
+
+
+def _check_finite(img: torch.Tensor, path: str) -> None:
+    """NaN or infinite pixels would score as NaN, which no threshold calls anomalous: refuse the file instead."""
+    if torch.is_floating_point(img) and not bool(torch.isfinite(img).all()):
+        bad = int((~torch.isfinite(img)).sum())
+        raise ImageReadError(f"{path}: {bad} of {img.numel()} pixel values are NaN or infinite")
 
 
 def _rgb(img: torch.Tensor) -> torch.Tensor:

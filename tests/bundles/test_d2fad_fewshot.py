@@ -196,3 +196,35 @@ def test_multi_gpu_config_runs_ddp_with_two_cpu_processes(tmp_path, tasks_dir):
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
     assert {"checkpoint_epoch=1.pt", "model_final.pt"} <= set(os.listdir(os.path.join(out, "models")))
     assert os.path.isfile(os.path.join(out, "test_results.json"))
+
+
+def test_inference_keeps_an_existing_scores_file(tmp_path, checkpoint_file, references):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "scores.csv").write_text("mine")
+    settings = dict(output_dir=str(out), ckpt_path=checkpoint_file, support=references, dataset_dir=references)
+    with pytest.raises(RuntimeError) as err:  # MONAI reports a failed config expression with its cause
+        _workflow(os.path.join(CONFIGS, "inference.json"), workflow_type="infer", image_size=64, **settings)
+    assert "scores.csv already exists; set --overwrite true" in str(err.value.__cause__)
+    assert (out / "scores.csv").read_text() == "mine"
+    wf = _workflow(os.path.join(CONFIGS, "inference.json"), "infer", image_size=64, overwrite=True, **settings)
+    wf.run()
+    wf.finalize()
+    assert len(list(csv.reader(open(out / "scores.csv")))) == 3 and not (out / ".monai_d2fad.lock").exists()
+
+
+def test_evaluation_of_an_unreadable_checkpoint_names_it(tmp_path, tasks_dir):
+    bad = tmp_path / "model.pt"
+    bad.write_bytes(b"not a checkpoint")
+    wf = _workflow(
+        TRAIN + [os.path.join(CONFIGS, "evaluate.json")],
+        workflow_type=None,
+        run_id="evaluating",
+        output_dir=str(tmp_path / "out"),
+        dataset_dir=tasks_dir,
+        ckpt_path=str(bad),
+        **SMALL,
+    )
+    with pytest.raises(RuntimeError) as err:
+        wf.run()
+    assert f"{bad} is not a readable checkpoint" in str(err.value.__cause__)

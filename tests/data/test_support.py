@@ -38,3 +38,10 @@ def test_broken_lists_are_explained(task, tmp_path):
         read_support_list(str(bad), task.root)
     with pytest.raises(ValueError, match="needs at least 20"):
         draw_support(task, 20, 0)
+
+
+def test_a_list_of_a_task_whose_path_has_spaces_reads_back_alone(tmp_path):
+    make_task(tmp_path / "my tasks", "alpha beta", n_train=4)
+    task = discover_tasks(str(tmp_path / "my tasks"))["alpha beta"]
+    path = write_support_lists(task, str(tmp_path / "lists"), shots=(2,), seeds=1)[(2, 0)]
+    assert read_support_list(path) == draw_support(task, 2, 0)  # root from the header, as --support reads it

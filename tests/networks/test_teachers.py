@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import torch
 
+from monai_d2fad.networks import teachers
 from monai_d2fad.networks.teachers import IMAGENET_FILES, TEACHERS, build_teacher
 from tests.conftest import SHARED
 
@@ -44,10 +45,36 @@ def test_resnet_state_dict_matches_torchvision(name):
 def test_torchvision_file_loads_unchanged(tmp_path):
     reference = build_teacher("resnet18", weights=None).net.state_dict()
     state = {k: torch.randn_like(v.float()).to(v.dtype) if v.dim() else v for k, v in reference.items()}
-    path = tmp_path / "resnet18-f37072fd.pth"
+    path = tmp_path / "resnet18_weights.pth"  # no hash in the name: nothing to check it against
     torch.save(state, path)
     teacher = build_teacher("resnet18", weights=str(path))
     assert torch.equal(teacher.net.layer3[1].bn2.running_mean, state["layer3.1.bn2.running_mean"])
+
+
+def test_weights_that_do_not_match_the_hash_in_their_name_are_refused(tmp_path):
+    path = tmp_path / "resnet18-f37072fd.pth"  # torchvision's name, other content
+    torch.save(build_teacher("resnet18", weights=None).net.state_dict(), path)
+    with pytest.raises(ValueError, match=r"resnet18-f37072fd.pth has sha256 [0-9a-f]{64}, expected f37072fd"):
+        build_teacher("resnet18", weights=str(path))
+
+
+def test_a_wrong_file_in_torch_hub_cache_is_refused(monkeypatch, tmp_path):
+    """torch.hub checks a hash only when it downloads: the file the README says to put there is checked here."""
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
+    cached = tmp_path / "checkpoints" / "resnet18-f37072fd.pth"
+    cached.parent.mkdir()
+    torch.save(build_teacher("resnet18", weights=None).net.state_dict(), cached)
+    with pytest.raises(ValueError, match="expected f37072fd"):
+        build_teacher("resnet18", weights="imagenet")
+    cached.write_bytes(b"truncated")  # a corrupt download gets the same message, not a pickle error
+    with pytest.raises(ValueError, match="corrupt"):
+        build_teacher("resnet18", weights="imagenet")
+
+
+def test_lite0_wheel_file_is_hash_checked(monkeypatch):
+    monkeypatch.setattr(teachers, "LITE0_SHA256", "0" * 64)
+    with pytest.raises(ValueError, match="efficientnet-lite0-57934424.pth has sha256 57934424"):
+        build_teacher("efficientnet_lite0", weights="imagenet")
 
 
 def test_wrong_weights_file_names_the_file(tmp_path):

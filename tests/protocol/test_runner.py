@@ -1,8 +1,11 @@
 """The protocol runner end to end on synthetic tasks: CSV schema, report, figures, resume, checkpoint mode."""
 
 import csv
+import glob
 import json
 import os
+import pickle
+import shutil
 
 import pytest
 
@@ -10,7 +13,7 @@ from monai_d2fad.data import make_synthetic_tasks
 from monai_d2fad.data.tasks import discover_tasks
 from monai_d2fad.protocol import COLUMNS, ProtocolConfig, ResultsFile, run_protocol
 from monai_d2fad.protocol.__main__ import main
-from monai_d2fad.protocol.runner import write_report
+from monai_d2fad.protocol.runner import score_file, write_report
 from monai_d2fad.protocol.selection import GLOBAL_WEIGHTS
 
 FAST = [
@@ -146,7 +149,7 @@ def test_bad_settings_fail_before_any_work(synthetic_dir, tmp_path, kw, message)
 
 
 def test_unknown_test_task_names_the_tasks(synthetic_dir, tmp_path):
-    with pytest.raises(KeyError, match="synthetic_cells"):
+    with pytest.raises(ValueError, match="synthetic_cells"):
         run_protocol(_config(synthetic_dir, str(tmp_path / "run"), test_tasks=["liver_ct"]))
 
 
@@ -163,3 +166,63 @@ def test_official_evaluation_adds_rows_marked_official_beside_the_honest_ones(tm
     assert "official code's evaluation (biased" in report and "| ImageNN |" in report.split("biased")[1]
     run_protocol(config)
     assert len(_rows(out)) == 2
+
+
+def test_an_unused_broken_task_does_not_stop_the_run(tmp_path):
+    make_synthetic_tasks(str(tmp_path / "data"), names=["synthetic_cells", "synthetic_rings"], n_test=4, size=32)
+    (tmp_path / "data" / "broken" / "train" / "good").mkdir(parents=True)  # no images
+    config = _config(str(tmp_path / "data"), str(tmp_path / "run"), methods=["image_nn"])
+    config.test_tasks, config.train_tasks = ["synthetic_cells"], ["synthetic_rings"]
+    run_protocol(config)
+    assert {r["test_task"] for r in _rows(str(tmp_path / "run"))} == {"synthetic_cells"}
+    config.train_tasks = None  # now the broken task is a training task: refused before any work
+    with pytest.raises(ValueError, match="broken"):
+        run_protocol(config)
+
+
+def test_a_missing_split_is_found_before_any_work(tmp_path):
+    make_synthetic_tasks(str(tmp_path / "data"), names=["synthetic_cells", "synthetic_rings"], n_test=4, size=32)
+    shutil.rmtree(tmp_path / "data" / "synthetic_rings" / "test")
+    out = str(tmp_path / "run")
+    with pytest.raises(SystemExit, match="'synthetic_rings'.* has no 'test' split"):
+        main(["--data_dir", str(tmp_path / "data"), "--output", out, "--methods", "image_nn", *FAST])
+    assert not os.path.exists(os.path.join(out, "results.csv"))  # synthetic_cells was not run first
+
+
+def test_a_tampered_score_file_is_refused_not_run(tmp_path):
+    make_synthetic_tasks(str(tmp_path / "data"), names=["synthetic_cells", "synthetic_rings"], n_test=4, size=32)
+    out, marker = str(tmp_path / "run"), tmp_path / "code_ran"
+    config = _config(str(tmp_path / "data"), out, methods=["image_nn"], shots=[2])
+    run_protocol(config)
+    score = score_file(out, "ImageNN", "synthetic_rings", 2, 0)
+    with open(score, "wb") as f:
+        pickle.dump(_Payload(str(marker)), f)
+    config.plots = True
+    with pytest.raises(ValueError, match="is not a score file of this project"):
+        run_protocol(config)
+    assert not marker.exists()
+
+
+class _Payload:
+    def __init__(self, path):
+        self.path = path
+
+    def __reduce__(self):
+        return (open, (self.path, "w"))
+
+
+def test_a_task_folder_named_like_an_expression_is_not_evaluated(tmp_path):
+    name = "$__import__('pathlib').Path('code_ran').touch()"
+    make_synthetic_tasks(str(tmp_path / "data"), names=["synthetic_cells", "synthetic_rings"], n_test=4, size=32)
+    os.rename(tmp_path / "data" / "synthetic_rings", tmp_path / "data" / name)
+    out = str(tmp_path / "run")
+    cwd = os.getcwd()
+    os.chdir(tmp_path)
+    try:
+        main(["--data_dir", str(tmp_path / "data"), "--output", out, "--methods", "d2fad", "--test_tasks",
+              "synthetic_cells", *FAST, "--no_plots"])  # fmt: skip
+    finally:
+        os.chdir(cwd)
+    assert not (tmp_path / "code_ran").exists()
+    overrides = json.load(open(glob.glob(os.path.join(out, "models", "*", "*", "*", "training.json"))[0]))
+    assert overrides["overrides"]["train_tasks"] == [name]
