@@ -4,6 +4,8 @@ problem, never scored (a NaN score would be called normal) and never a traceback
 import csv
 import gzip
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -142,3 +144,17 @@ def test_protocol_names_a_bad_test_image(tmp_path, case):
     with pytest.raises(SystemExit, match=case[3]) as err:
         protocol([*args, "--seeds", "1", "--teacher", "resnet18", "--teacher_weights", "none", "--image_size", "32"])
     assert path in str(err.value)
+
+
+@pytest.mark.parametrize("case", BAD_INPUTS, ids=IDS)
+def test_deploy_app_stops_naming_the_file(tmp_path, case, task_package_file):
+    pytest.importorskip(
+        "monai.deploy.operators", reason="MONAI Deploy App SDK not installed: pip install -e '.[deploy]'"
+    )
+    inputs = _good(tmp_path / "inputs", 1)
+    path = _bad(inputs, case)
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "monai_d2fad.deploy", "-i", str(inputs), "-m", task_package_file(), "-o", str(out)]
+    run = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert run.returncode != 0 and path in run.stderr and case[3] in run.stderr, run.stderr[-2000:]
+    assert not out.exists() or not os.listdir(out)  # a clinical result is all or nothing
