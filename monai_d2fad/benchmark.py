@@ -20,7 +20,7 @@ import time
 
 import torch
 
-__all__ = ["measure", "machine", "save_report", "main"]
+__all__ = ["machine", "main", "measure", "save_report"]
 
 PATTERNS = ("cached", "official")
 

@@ -16,7 +16,7 @@ from monai_d2fad.data.tasks import folder_items
 from monai_d2fad.inference import FewShotDetector
 from monai_d2fad.metrics import anomaly_metrics, best_f1_threshold
 
-__all__ = ["leave_one_out_scores", "calibrate_threshold"]
+__all__ = ["calibrate_threshold", "leave_one_out_scores"]
 
 
 @torch.inference_mode()

@@ -22,11 +22,11 @@ __all__ = [
     "CHECKPOINT_FORMAT",
     "ModelCard",
     "checkpoint_dict",
-    "save_checkpoint",
-    "read_checkpoint",
-    "model_from_checkpoint",
-    "load_checkpoint",
     "latest_checkpoint",
+    "load_checkpoint",
+    "model_from_checkpoint",
+    "read_checkpoint",
+    "save_checkpoint",
     "teacher_fingerprint",
 ]
 

@@ -20,7 +20,7 @@ from monai_d2fad.inference import FewShotDetector
 from monai_d2fad.scoring import image_score
 from monai_d2fad.task_package import task_from_args
 
-__all__ = ["BakedScorer", "SupportInputScorer", "export_torchscript", "export_onnx", "max_difference"]
+__all__ = ["BakedScorer", "SupportInputScorer", "export_onnx", "export_torchscript", "max_difference"]
 
 
 class BakedScorer(torch.nn.Module):

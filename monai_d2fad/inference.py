@@ -14,7 +14,7 @@ from monai_d2fad.data.tasks import is_image_file, list_images
 from monai_d2fad.networks.d2fad import D2FAD
 from monai_d2fad.scoring import image_score
 
-__all__ = ["FewShotDetector", "AnomalyMapNetwork", "support_paths"]
+__all__ = ["AnomalyMapNetwork", "FewShotDetector", "support_paths"]
 
 
 class FewShotDetector(torch.nn.Module):

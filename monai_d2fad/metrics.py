@@ -9,7 +9,7 @@ import torch
 from ignite.metrics import Metric
 from monai.metrics import compute_roc_auc
 
-__all__ = ["anomaly_metrics", "best_f1_threshold", "roc_curve", "FewShotMetric", "METRIC_NAMES"]
+__all__ = ["METRIC_NAMES", "FewShotMetric", "anomaly_metrics", "best_f1_threshold", "roc_curve"]
 
 METRIC_NAMES = ("auroc", "aupr", "f1_max")
 

@@ -19,12 +19,12 @@ import tempfile
 import time
 import warnings
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 
 __all__ = [
     "LOCK_NAME",
-    "OutputLockedError",
     "OutputLock",
+    "OutputLockedError",
     "atomic_write",
     "check_overwrite",
     "replace_outputs",
@@ -93,18 +93,14 @@ class OutputLock:
                 f"it to finish or choose another output folder; if no such run exists, remove {self.path}"
             )
         warnings.warn(f"removing the stale lock {self.path} of a run that no longer exists ({holder})", stacklevel=3)
-        try:
+        with suppress(FileNotFoundError):
             os.remove(self.path)
-        except FileNotFoundError:
-            pass
 
     def release(self) -> None:
         if self.held:
             self.held = False
-            try:
+            with suppress(FileNotFoundError):
                 os.remove(self.path)
-            except FileNotFoundError:
-                pass
 
     def __enter__(self) -> OutputLock:
         return self.acquire()

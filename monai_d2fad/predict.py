@@ -31,7 +31,7 @@ from monai_d2fad.task_package import TaskPackage, task_from_args, threshold_arg
 from monai_d2fad.transforms.io import ImageReadError
 from monai_d2fad.visualize import save_png, threshold_overlay
 
-__all__ = ["PredictionDataset", "predict", "main"]
+__all__ = ["PredictionDataset", "main", "predict"]
 
 logger = logging.getLogger(__name__)
 OUTPUTS = ("predictions.csv", "summary.json", "heatmaps")

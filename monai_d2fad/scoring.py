@@ -13,12 +13,12 @@ import torch.nn.functional as F
 from monai.networks.layers.simplelayers import gaussian_1d, separable_filtering
 
 __all__ = [
-    "cosine_distance",
-    "weighted_support",
-    "support_distance",
     "anomaly_map",
+    "cosine_distance",
     "global_discrepancy",
     "image_score",
+    "support_distance",
+    "weighted_support",
 ]
 
 MAP_COMBINE = ("sum", "product")

@@ -28,12 +28,12 @@ from monai_d2fad.outputs import atomic_write, check_overwrite
 __all__ = [
     "PACKAGE_FORMAT",
     "TaskPackage",
-    "choose_threshold",
     "build_task_package",
-    "save_task_package",
-    "load_task_package",
+    "choose_threshold",
     "is_task_package",
+    "load_task_package",
     "open_task",
+    "save_task_package",
     "task_from_args",
     "threshold_arg",
 ]

@@ -16,7 +16,7 @@ import torch
 
 from monai_d2fad.benchmark import machine, save_report
 
-__all__ = ["measure_training", "main"]
+__all__ = ["main", "measure_training"]
 
 
 def measure_training(

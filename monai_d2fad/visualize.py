@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-__all__ = ["jet", "overlay", "threshold_overlay", "save_png", "episode_strip", "overlay_output"]
+__all__ = ["episode_strip", "jet", "overlay", "overlay_output", "save_png", "threshold_overlay"]
 
 
 def jet(values: torch.Tensor) -> torch.Tensor:

@@ -2,6 +2,7 @@
 
 import json
 import os
+import socket
 import subprocess
 import sys
 
@@ -18,15 +19,14 @@ def _holder(tmp_path):
 def test_a_live_holder_is_refused_by_name(tmp_path):
     holder = _holder(tmp_path)
     try:
-        (tmp_path / LOCK_NAME).write_text(json.dumps({"pid": holder.pid, "host": os.uname().nodename, "started": "x"}))
+        (tmp_path / LOCK_NAME).write_text(json.dumps({"pid": holder.pid, "host": socket.gethostname(), "started": "x"}))
         with pytest.raises(OutputLockedError, match=f"in use by process {holder.pid}"):
             OutputLock(tmp_path).acquire()
     finally:
         holder.kill()
         holder.wait()
-    with pytest.warns(UserWarning, match="stale lock"):  # the holder died: its lock is taken over
-        with OutputLock(tmp_path) as lock:
-            assert json.loads((tmp_path / LOCK_NAME).read_text())["pid"] == os.getpid() and lock.held
+    with pytest.warns(UserWarning, match="stale lock"), OutputLock(tmp_path) as lock:  # the holder died: taken over
+        assert json.loads((tmp_path / LOCK_NAME).read_text())["pid"] == os.getpid() and lock.held
     assert not (tmp_path / LOCK_NAME).exists()
 
 

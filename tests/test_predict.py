@@ -75,7 +75,7 @@ def test_outputs_are_not_overwritten(tmp_path, checkpoint_file, references, inpu
     with pytest.raises(SystemExit, match="--overwrite"):
         main(args)
     assert open(os.path.join(out, "predictions.csv")).read() == before
-    main(args + ["--overwrite"])
+    main([*args, "--overwrite"])
 
 
 def test_package_scores_equal_the_detector(tmp_path, references, task_package_file):

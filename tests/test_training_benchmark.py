@@ -7,10 +7,8 @@ from monai_d2fad.training_benchmark import main
 
 def test_benchmark_reports_both_runs(tmp_path):
     out = tmp_path / "training.json"
-    report = main(
-        ["--data_dir", str(tmp_path / "tasks"), "--image_size", "64", "--steps", "2", "--max_per_task", "6"]
-        + ["--output", str(out)]
-    )
+    data = ["--data_dir", str(tmp_path / "tasks"), "--image_size", "64"]
+    report = main([*data, "--steps", "2", "--max_per_task", "6", "--output", str(out)])
     assert [r["cached"] for r in report["results"]] == [False, True]
     assert all(r["episodes_per_s"] > 0 and r["training_images"] == 24 for r in report["results"])
     assert json.loads(out.read_text())["speedup"] == report["speedup"]

@@ -20,7 +20,7 @@ from monai_d2fad.transforms.io import (
 )
 from monai_d2fad.transforms.presets import modality_transform, normalize_modality
 
-__all__ = ["load_image", "ReadImaged", "ImageDataset", "expand_slices"]
+__all__ = ["ImageDataset", "ReadImaged", "expand_slices", "load_image"]
 
 
 def load_image(path: str | os.PathLike, modality: str | None = None, image_size: int = 128, **preset) -> torch.Tensor:

@@ -12,7 +12,7 @@ import numpy as np
 
 from monai_d2fad.data.tasks import Task
 
-__all__ = ["draw_support", "support_list_path", "write_support_lists", "read_support_list"]
+__all__ = ["draw_support", "read_support_list", "support_list_path", "write_support_lists"]
 
 
 def draw_support(task: Task, shots: int, seed: int) -> list[str]:

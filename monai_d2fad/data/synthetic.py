@@ -17,7 +17,7 @@ from PIL import Image
 
 from monai_d2fad.data.tasks import Task, discover_tasks, looks_like_task
 
-__all__ = ["SYNTHETIC_TASKS", "make_synthetic_tasks", "discover_or_make_synthetic"]
+__all__ = ["SYNTHETIC_TASKS", "discover_or_make_synthetic", "make_synthetic_tasks"]
 
 logger = logging.getLogger(__name__)
 

@@ -13,17 +13,17 @@ from monai_d2fad.transforms.io import IMAGE_EXTENSIONS
 from monai_d2fad.transforms.presets import normalize_modality
 
 __all__ = [
+    "NORMAL_KIND",
+    "SPLITS",
     "Task",
     "discover_tasks",
-    "task_dirs",
-    "load_task",
+    "folder_items",
+    "is_dicom_file",
+    "is_image_file",
     "leave_one_task_out",
     "list_images",
-    "is_image_file",
-    "is_dicom_file",
-    "folder_items",
-    "SPLITS",
-    "NORMAL_KIND",
+    "load_task",
+    "task_dirs",
 ]
 
 SPLITS = ("train", "val", "test")

@@ -20,9 +20,9 @@ from monai_d2fad.transforms.presets import modality_transform, normalize_modalit
 
 __all__ = [
     "DICOM_MODALITIES",
-    "load_model_path",
-    "input_kind",
     "check_dicom_study",
+    "input_kind",
+    "load_model_path",
     "selection_rules",
     "volume_slices",
 ]

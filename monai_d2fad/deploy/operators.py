@@ -14,7 +14,7 @@ from monai_d2fad.deploy.inputs import volume_slices
 from monai_d2fad.deploy.report import AnomalyReport
 from monai_d2fad.task_package import TaskPackage
 
-__all__ = ["D2FADSeriesOperator", "D2FADFolderOperator"]
+__all__ = ["D2FADFolderOperator", "D2FADSeriesOperator"]
 
 logger = logging.getLogger(__name__)
 

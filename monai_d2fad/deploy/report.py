@@ -17,7 +17,7 @@ from monai_d2fad.scoring import image_score
 from monai_d2fad.task_package import TaskPackage
 from monai_d2fad.visualize import save_png, threshold_overlay
 
-__all__ = ["ImageResult", "AnomalyReport", "OUTPUTS", "check_output"]
+__all__ = ["OUTPUTS", "AnomalyReport", "ImageResult", "check_output"]
 
 DISCLAIMER = "Research use only: not for diagnostic use."
 OUTPUTS = ("result.json", "report.pdf", "heatmaps", "dicom")

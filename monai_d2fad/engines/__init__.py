@@ -8,9 +8,9 @@ __all__ = [
     "AtomicCheckpointSaver",
     "AtomicDiskSaver",
     "EpisodicTrainer",
-    "resume_from_latest",
-    "FewShotEvaluator",
-    "EvaluationSet",
     "EvaluationDataset",
+    "EvaluationSet",
+    "FewShotEvaluator",
     "evaluation_sets",
+    "resume_from_latest",
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import re
@@ -13,7 +14,7 @@ from monai.handlers import CheckpointSaver
 
 from monai_d2fad.outputs import atomic_write
 
-__all__ = ["AtomicDiskSaver", "AtomicCheckpointSaver"]
+__all__ = ["AtomicCheckpointSaver", "AtomicDiskSaver"]
 
 
 class AtomicDiskSaver(BaseSaveHandler):
@@ -59,10 +60,8 @@ class AtomicDiskSaver(BaseSaveHandler):
 
 
 def _remove(path: str) -> None:
-    try:
+    with contextlib.suppress(FileNotFoundError):
         os.remove(path)
-    except FileNotFoundError:
-        pass
 
 
 class AtomicCheckpointSaver(CheckpointSaver):

@@ -19,7 +19,7 @@ from monai_d2fad.data.tasks import Task
 from monai_d2fad.inference import FewShotDetector
 from monai_d2fad.metrics import METRIC_NAMES, FewShotMetric
 
-__all__ = ["EvaluationSet", "evaluation_sets", "EvaluationDataset", "FewShotEvaluator"]
+__all__ = ["EvaluationDataset", "EvaluationSet", "FewShotEvaluator", "evaluation_sets"]
 
 logger = logging.getLogger(__name__)
 

@@ -11,4 +11,4 @@ from monai_d2fad.methods.image_nn import ImageNearestNeighbour
 from monai_d2fad.methods.patchcore import PatchCore
 from monai_d2fad.methods.rd4ad import RD4ADPerTask
 
-__all__ = ["FewShotMethod", "FrozenTeacherMethod", "D2FADMethod", "PatchCore", "RD4ADPerTask", "ImageNearestNeighbour"]
+__all__ = ["D2FADMethod", "FewShotMethod", "FrozenTeacherMethod", "ImageNearestNeighbour", "PatchCore", "RD4ADPerTask"]

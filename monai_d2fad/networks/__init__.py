@@ -7,13 +7,13 @@ from monai_d2fad.networks.teachers import TEACHERS, Teacher, build_teacher
 
 __all__ = [
     "D2FAD",
-    "D2FADOutput",
-    "ReverseDecoder",
-    "decoder_for",
     "L2W_VARIANTS",
-    "LearnToWeight",
-    "build_l2w",
     "TEACHERS",
+    "D2FADOutput",
+    "LearnToWeight",
+    "ReverseDecoder",
     "Teacher",
+    "build_l2w",
     "build_teacher",
+    "decoder_for",
 ]

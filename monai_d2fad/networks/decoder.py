@@ -12,7 +12,7 @@ import torch
 from monai.utils import look_up_option
 from torch import nn
 
-__all__ = ["UpBasicBlock", "UpBottleneck", "ReverseDecoder", "STUDENT_OUTPUTS", "default_student_output", "decoder_for"]
+__all__ = ["STUDENT_OUTPUTS", "ReverseDecoder", "UpBasicBlock", "UpBottleneck", "decoder_for", "default_student_output"]
 
 
 def _deconv2x2(in_ch: int, out_ch: int) -> nn.ConvTranspose2d:

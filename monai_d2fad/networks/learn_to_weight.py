@@ -16,14 +16,14 @@ from monai.utils import look_up_option
 from torch import nn
 
 __all__ = [
-    "LearnToWeight",
-    "DotProductWeight",
-    "GaussianWeight",
-    "EmbeddedGaussianWeight",
-    "ConcatWeight",
-    "EqualWeight",
     "L2W_VARIANTS",
     "SIMILARITIES",
+    "ConcatWeight",
+    "DotProductWeight",
+    "EmbeddedGaussianWeight",
+    "EqualWeight",
+    "GaussianWeight",
+    "LearnToWeight",
     "build_l2w",
 ]
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-__all__ = ["BasicBlock", "Bottleneck", "ResNet", "RESNET_SPECS"]
+__all__ = ["RESNET_SPECS", "BasicBlock", "Bottleneck", "ResNet"]
 
 
 class BasicBlock(nn.Module):

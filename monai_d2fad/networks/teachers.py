@@ -18,12 +18,12 @@ from torch import nn
 from monai_d2fad.networks.resnet import RESNET_SPECS, ResNet
 
 __all__ = [
-    "Teacher",
-    "ResNetTeacher",
-    "EfficientNetLite0Teacher",
-    "TEACHERS",
-    "build_teacher",
     "IMAGENET_FILES",
+    "TEACHERS",
+    "EfficientNetLite0Teacher",
+    "ResNetTeacher",
+    "Teacher",
+    "build_teacher",
     "verify_weights_file",
 ]
 

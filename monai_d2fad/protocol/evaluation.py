@@ -14,7 +14,7 @@ from monai_d2fad.engines.evaluator import EvaluationSet
 from monai_d2fad.methods.base import FewShotMethod
 from monai_d2fad.metrics import anomaly_metrics
 
-__all__ = ["EVALUATIONS", "SetScores", "official_scores", "label_sorted", "score_sets", "read_images"]
+__all__ = ["EVALUATIONS", "SetScores", "label_sorted", "official_scores", "read_images", "score_sets"]
 
 
 def read_images(paths: Sequence[str], modality: str, image_size: int) -> torch.Tensor:

@@ -11,10 +11,10 @@ from monai_d2fad.metrics import anomaly_metrics, roc_curve
 from monai_d2fad.visualize import overlay
 
 __all__ = [
-    "auroc_by_shots",
-    "score_distributions",
-    "roc_curves",
     "anomaly_map_grid",
+    "auroc_by_shots",
+    "roc_curves",
+    "score_distributions",
     "support_weight_plot",
     "training_curves",
 ]
@@ -78,7 +78,7 @@ def score_distributions(scores: Mapping[str, Mapping[str, tuple]], path: str) ->
     plt = _pyplot()
     fig, axes = plt.subplots(1, len(scores), figsize=(4.2 * len(scores), 3.6), squeeze=False)
     for ax, (task, by_method) in zip(axes[0], scores.items()):
-        for i, (method, (s, y)) in enumerate(by_method.items()):
+        for i, (_method, (s, y)) in enumerate(by_method.items()):
             s, y = torch.as_tensor(s, dtype=torch.float64), torch.as_tensor(y)
             s = (s - s.min()) / max(float(s.max() - s.min()), 1e-12)
             for offset, label, colour in ((-0.18, 0, NORMAL), (0.18, 1, ABNORMAL)):

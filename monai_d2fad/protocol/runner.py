@@ -34,7 +34,7 @@ from monai_d2fad.protocol.selection import choose_global_weight
 from monai_d2fad.protocol.training import BUNDLE_TRAIN_CONFIG, train_d2fad, training_scalars
 from monai_d2fad.protocol.variants import ABLATIONS, training_overrides, variant_name
 
-__all__ = ["ProtocolConfig", "BASELINES", "run_protocol", "load_tasks"]
+__all__ = ["BASELINES", "ProtocolConfig", "load_tasks", "run_protocol"]
 
 logger = logging.getLogger(__name__)
 

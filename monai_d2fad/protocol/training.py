@@ -10,7 +10,7 @@ from pathlib import Path
 
 from monai.bundle import ConfigParser
 
-__all__ = ["BUNDLE_TRAIN_CONFIG", "train_d2fad", "config_literal", "training_scalars"]
+__all__ = ["BUNDLE_TRAIN_CONFIG", "config_literal", "train_d2fad", "training_scalars"]
 
 logger = logging.getLogger(__name__)
 

@@ -6,7 +6,7 @@ from monai_d2fad.networks.decoder import default_student_output
 from monai_d2fad.networks.learn_to_weight import L2W_VARIANTS
 from monai_d2fad.networks.teachers import TEACHERS
 
-__all__ = ["ABLATIONS", "EVALUATION_KEYS", "variant_name", "training_overrides"]
+__all__ = ["ABLATIONS", "EVALUATION_KEYS", "training_overrides", "variant_name"]
 
 # keys that change how a trained model is scored, not how it is trained (one checkpoint serves their variants)
 EVALUATION_KEYS = ("image_score",)

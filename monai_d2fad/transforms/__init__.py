@@ -19,15 +19,15 @@ from monai_d2fad.transforms.presets import (
 
 __all__ = [
     "IMAGE_EXTENSIONS",
-    "ImageReadError",
-    "LoadMedicalImaged",
-    "ScaleToUnitd",
-    "reraise_read_errors",
     "MODALITIES",
     "AdaptiveResized",
     "AnomalyScored",
     "HEStainNormalized",
+    "ImageReadError",
+    "LoadMedicalImaged",
+    "ScaleToUnitd",
     "modality_transform",
     "normalize_modality",
+    "reraise_read_errors",
     "training_augmentation",
 ]

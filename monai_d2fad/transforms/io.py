@@ -17,7 +17,7 @@ from monai.data import ITKReader, NibabelReader, PILReader, PydicomReader
 from monai.transforms import LoadImage, MapTransform, ScaleIntensityRange, ScaleIntensityRangePercentiles
 from PIL import Image
 
-__all__ = ["ImageReadError", "reraise_read_errors", "LoadMedicalImaged", "ScaleToUnitd", "IMAGE_EXTENSIONS"]
+__all__ = ["IMAGE_EXTENSIONS", "ImageReadError", "LoadMedicalImaged", "ScaleToUnitd", "reraise_read_errors"]
 
 PIL_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 NIFTI_EXTENSIONS = (".nii", ".nii.gz")
@@ -65,7 +65,7 @@ def _extension(path: str) -> str:
     return ".nii.gz" if lower.endswith(".nii.gz") else os.path.splitext(lower)[1]
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _loader(ext: str) -> LoadImage:
     """One ``LoadImage`` per file type, built once: building one sets up every MONAI reader again."""
     if ext in PIL_EXTENSIONS:

@@ -24,8 +24,8 @@ from monai_d2fad.transforms.io import LoadMedicalImaged, ScaleToUnitd
 
 __all__ = [
     "MODALITIES",
-    "HEStainNormalized",
     "AdaptiveResized",
+    "HEStainNormalized",
     "modality_transform",
     "normalize_modality",
     "training_augmentation",

@@ -96,7 +96,7 @@ def test_train_resume_evaluate_infer(tmp_path, tasks_dir):
     # evaluation of the best checkpoint
     os.remove(os.path.join(out, "test_results.json"))
     wf = _workflow(
-        TRAIN + [os.path.join(CONFIGS, "evaluate.json")],
+        [*TRAIN, os.path.join(CONFIGS, "evaluate.json")],
         workflow_type=None,
         run_id="evaluating",
         output_dir=out,
@@ -167,7 +167,7 @@ def test_lr_schedule_and_early_stopping_options(tmp_path, tasks_dir):
 
 def test_multi_gpu_config_runs_ddp_with_two_cpu_processes(tmp_path, tasks_dir):
     out = str(tmp_path / "ddp")
-    configs = TRAIN + [os.path.join(CONFIGS, "multi_gpu_train.json")]
+    configs = [*TRAIN, os.path.join(CONFIGS, "multi_gpu_train.json")]
     cmd = [
         sys.executable,
         "-m",
@@ -217,7 +217,7 @@ def test_evaluation_of_an_unreadable_checkpoint_names_it(tmp_path, tasks_dir):
     bad = tmp_path / "model.pt"
     bad.write_bytes(b"not a checkpoint")
     wf = _workflow(
-        TRAIN + [os.path.join(CONFIGS, "evaluate.json")],
+        [*TRAIN, os.path.join(CONFIGS, "evaluate.json")],
         workflow_type=None,
         run_id="evaluating",
         output_dir=str(tmp_path / "out"),

@@ -15,11 +15,11 @@ def items(tmp_path):
     broken = os.path.join(os.path.dirname(items[0]["image"]), "zz_corrupt.png")
     with open(broken, "wb") as f:
         f.write(b"\x89PNG\r\n\x1a\n garbage")
-    return items + [dict(items[0], image=broken)]
+    return [*items, dict(items[0], image=broken)]
 
 
 def test_corrupt_file_raises_with_its_name(items):
-    with pytest.raises(ImageReadError, match="zz_corrupt.png"):
+    with pytest.raises(ImageReadError, match=r"zz_corrupt.png"):
         ImageDataset(items, image_size=32, progress=False)
 
 

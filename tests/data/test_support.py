@@ -34,7 +34,7 @@ def test_existing_lists_are_kept(task, tmp_path):
 def test_broken_lists_are_explained(task, tmp_path):
     bad = tmp_path / "bad.txt"
     bad.write_text("train/good/missing.png\n")
-    with pytest.raises(FileNotFoundError, match="missing.png"):
+    with pytest.raises(FileNotFoundError, match=r"missing.png"):
         read_support_list(str(bad), task.root)
     with pytest.raises(ValueError, match="needs at least 20"):
         draw_support(task, 20, 0)

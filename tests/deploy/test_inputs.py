@@ -15,7 +15,7 @@ def test_model_path_is_a_package_or_a_folder_holding_one(tmp_path, task_package_
     package_path = task_package_file()
     assert load_model_path(package_path).image_size == 64
     assert load_model_path(os.path.dirname(package_path)).image_size == 64  # beside model.pt, a checkpoint
-    with pytest.raises(ValueError, match="not a task package.*monai_d2fad.task_package"):
+    with pytest.raises(ValueError, match=r"not a task package.*monai_d2fad.task_package"):
         load_model_path(checkpoint_file)
     empty = tmp_path / "empty"
     empty.mkdir()
@@ -48,7 +48,7 @@ def test_corrupt_dicom_file_is_named(study):
     broken = os.path.join(study[0], "broken.dcm")
     with open(broken, "wb") as f:
         f.write(b"not a dicom file")
-    with pytest.raises(ValueError, match="broken.dcm: not a readable DICOM file"):
+    with pytest.raises(ValueError, match=r"broken.dcm: not a readable DICOM file"):
         check_dicom_study(study[0], "mri")
 
 

@@ -1,6 +1,7 @@
 """Crash-safe checkpoints: atomic saves, removal after the new file is whole, no pile-up, resume past corrupt files,
 and a training killed at random moments (the save window included) that never loses a finished epoch."""
 
+import contextlib
 import os
 import random
 import re
@@ -109,10 +110,8 @@ def _train_until(cmd, stop=None, delay=0.0):
     for line in proc.stdout:
         lines.append(line)
         if stop is not None and re.search(stop, line):
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(timeout=delay)
-            except subprocess.TimeoutExpired:
-                pass
             proc.send_signal(signal.SIGKILL)
             lines += proc.stdout.readlines()
             proc.wait(timeout=60)

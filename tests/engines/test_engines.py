@@ -39,7 +39,7 @@ def test_trainer_logs_losses_redraws_episodes_and_freezes_teacher(tmp_path):
 
 
 def test_evaluator_scores_every_image_per_set(tmp_path):
-    train, test, net = _setup(tmp_path)
+    _train, test, net = _setup(tmp_path)
     sets = evaluation_sets([test], "test", shots=2, seeds=2, support_dir=str(tmp_path / "lists"))
     dataset = EvaluationDataset(sets, image_size=32)
     assert len(dataset) == 2 * 6

@@ -73,14 +73,14 @@ def test_a_wrong_file_in_torch_hub_cache_is_refused(monkeypatch, tmp_path):
 
 def test_lite0_wheel_file_is_hash_checked(monkeypatch):
     monkeypatch.setattr(teachers, "LITE0_SHA256", "0" * 64)
-    with pytest.raises(ValueError, match="efficientnet-lite0-57934424.pth has sha256 57934424"):
+    with pytest.raises(ValueError, match=r"efficientnet-lite0-57934424.pth has sha256 57934424"):
         build_teacher("efficientnet_lite0", weights="imagenet")
 
 
 def test_wrong_weights_file_names_the_file(tmp_path):
     path = tmp_path / "not_resnet.pth"
     torch.save({"foo": torch.zeros(1)}, path)
-    with pytest.raises(ValueError, match="not_resnet.pth"):
+    with pytest.raises(ValueError, match=r"not_resnet.pth"):
         build_teacher("resnet18", weights=str(path))
 
 
@@ -91,7 +91,7 @@ def test_offline_imagenet_download_says_where_to_put_the_file(monkeypatch, tmp_p
         raise OSError("network unreachable")
 
     monkeypatch.setattr(torch.hub, "load_state_dict_from_url", offline)
-    with pytest.raises(RuntimeError, match="wide_resnet50_2-95faca4d.pth") as err:
+    with pytest.raises(RuntimeError, match=r"wide_resnet50_2-95faca4d.pth") as err:
         build_teacher("wide_resnet50_2", weights="imagenet")
     assert str(tmp_path) in str(err.value)
 

@@ -85,7 +85,7 @@ def test_rerun_keeps_finished_cells_and_adds_only_new_ones(synthetic_dir, tmp_pa
 def test_rerun_with_other_settings_is_refused(synthetic_dir, tmp_path):
     out = str(tmp_path / "run")
     run_protocol(_config(synthetic_dir, out, methods=["patchcore"]))
-    with pytest.raises(ValueError, match="other settings.*epochs"):
+    with pytest.raises(ValueError, match=r"other settings.*epochs"):
         run_protocol(_config(synthetic_dir, out, methods=["patchcore"], epochs=3))
 
 
@@ -184,7 +184,7 @@ def test_a_missing_split_is_found_before_any_work(tmp_path):
     make_synthetic_tasks(str(tmp_path / "data"), names=["synthetic_cells", "synthetic_rings"], n_test=4, size=32)
     shutil.rmtree(tmp_path / "data" / "synthetic_rings" / "test")
     out = str(tmp_path / "run")
-    with pytest.raises(SystemExit, match="'synthetic_rings'.* has no 'test' split"):
+    with pytest.raises(SystemExit, match=r"'synthetic_rings'.* has no 'test' split"):
         main(["--data_dir", str(tmp_path / "data"), "--output", out, "--methods", "image_nn", *FAST])
     assert not os.path.exists(os.path.join(out, "results.csv"))  # synthetic_cells was not run first
 

@@ -106,7 +106,7 @@ def test_itk_mha_matches_png_orientation(tmp_path):
 def test_corrupt_file_error_names_the_file(tmp_path, content):
     path = tmp_path / "broken_scan_0042.png"
     path.write_bytes(content)
-    with pytest.raises(ImageReadError, match="broken_scan_0042.png"):
+    with pytest.raises(ImageReadError, match=r"broken_scan_0042.png"):
         load_image(path)
 
 
