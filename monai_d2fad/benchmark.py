@@ -20,7 +20,9 @@ import time
 
 import torch
 
-__all__ = ["machine", "main", "measure", "save_report"]
+from monai_d2fad.options import command_main
+
+__all__ = ["add_arguments", "machine", "main", "measure", "run", "save_report"]
 
 PATTERNS = ("cached", "official")
 
@@ -88,18 +90,21 @@ def machine(device: str) -> dict:
     return info
 
 
-def main(argv: list[str] | None = None) -> dict:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--teachers", nargs="+", default=["wide_resnet50_2", "efficientnet_lite0"])
-    p.add_argument("--image_sizes", type=int, nargs="+", default=[128, 224])
-    p.add_argument("--shots", type=int, nargs="+", default=[2, 4, 8])
-    p.add_argument("--patterns", nargs="+", choices=PATTERNS, default=list(PATTERNS))
-    p.add_argument("--batch_size", type=int, default=16)
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """``benchmark``'s options."""
+    p.add_argument("--teachers", nargs="+", default=["wide_resnet50_2", "efficientnet_lite0"], help="teachers")
+    p.add_argument("--image_sizes", type=int, nargs="+", default=[128, 224], help="input sizes")
+    p.add_argument("--shots", type=int, nargs="+", default=[2, 4, 8], help="numbers of references K")
+    p.add_argument("--patterns", nargs="+", choices=PATTERNS, default=list(PATTERNS), help="scoring patterns")
+    p.add_argument("--batch_size", type=int, default=16, help="queries per batch")
     p.add_argument("--batches", type=int, default=4, help="timed batches per configuration (after one warm-up)")
-    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu", help="cuda or cpu")
     p.add_argument("--output", default=None, help="JSON file for the results")
     p.add_argument("--one", action="store_true", help=argparse.SUPPRESS)  # run a single configuration here
-    args = p.parse_args(argv)
+
+
+def run(args: argparse.Namespace) -> dict:
+    """Time every configuration, each in a fresh process (clean peak memory)."""
     if args.one:
         print(
             json.dumps(
@@ -160,6 +165,10 @@ def main(argv: list[str] | None = None) -> dict:
             if twin:
                 row["speedup_vs_official"] = round(row["queries_per_s"] / twin[0]["queries_per_s"], 2)
     return save_report({"machine": machine(args.device), "results": rows}, args.output)
+
+
+def main(argv: list[str] | None = None) -> dict:
+    return command_main(__doc__, add_arguments, run, argv)
 
 
 def save_report(report: dict, path: str | None) -> dict:

@@ -12,15 +12,25 @@ checked against eager PyTorch on a fresh batch (onnxruntime for ONNX) and fails 
 from __future__ import annotations
 
 import argparse
-import os
 
 import torch
 
 from monai_d2fad.inference import FewShotDetector
+from monai_d2fad.options import add_output_options, add_task_options, command_main
+from monai_d2fad.outputs import check_overwrite
 from monai_d2fad.scoring import image_score
 from monai_d2fad.task_package import task_from_args
 
-__all__ = ["BakedScorer", "SupportInputScorer", "export_onnx", "export_torchscript", "max_difference"]
+__all__ = [
+    "BakedScorer",
+    "SupportInputScorer",
+    "add_arguments",
+    "export_onnx",
+    "export_torchscript",
+    "main",
+    "max_difference",
+    "run",
+]
 
 
 class BakedScorer(torch.nn.Module):
@@ -94,21 +104,21 @@ def max_difference(path: str, module: torch.nn.Module, inputs: tuple[torch.Tenso
     return max(float((g.cpu() - e.cpu()).abs().max()) for g, e in zip(got, expected))
 
 
-def main(argv: list[str] | None = None) -> dict:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--checkpoint", required=True, help="task package, or checkpoint with --support")
-    p.add_argument("--support", default=None, help="normal references (folder, list file or image)")
-    p.add_argument("--format", choices=["torchscript", "onnx"], required=True)
-    p.add_argument("--output", required=True, help="file to write (.ts/.pt for TorchScript, .onnx for ONNX)")
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """``export``'s options."""
+    add_task_options(p)
+    p.add_argument("--format", choices=["torchscript", "onnx"], required=True, help="file format")
+    add_output_options(p, "file to write (.ts/.pt for TorchScript, .onnx for ONNX)")
     p.add_argument("--supports_as_input", action="store_true", help="references as an input instead of baked in")
-    p.add_argument("--modality", default=None)
-    p.add_argument("--image_size", type=int, default=None, help="model input size (default 128, or the package's)")
     p.add_argument("--tolerance", type=float, default=1e-4, help="largest accepted difference from eager PyTorch")
-    p.add_argument("--teacher_weights", default="config", help="teacher weights if not where the checkpoint says")
-    p.add_argument("--overwrite", action="store_true")
-    args = p.parse_args(argv)
-    if os.path.exists(args.output) and not args.overwrite:
-        raise SystemExit(f"{args.output} exists; pass --overwrite to replace it")
+
+
+def run(args: argparse.Namespace) -> dict:
+    """Export the task of ``args.checkpoint`` and check the file against eager PyTorch."""
+    try:
+        check_overwrite([args.output], args.overwrite)
+    except FileExistsError as e:
+        raise SystemExit(f"error: {e}") from e
     package = task_from_args(args)
     detector = package.detector
     module = SupportInputScorer(detector) if args.supports_as_input else BakedScorer(detector)
@@ -123,6 +133,10 @@ def main(argv: list[str] | None = None) -> dict:
         raise SystemExit(f"exported model differs from eager by {difference:.3g} > {args.tolerance}: {args.output}")
     print(f"wrote {args.output} ({args.format}, image {size}x{size}); max |difference| from eager {difference:.3g}")
     return {"path": args.output, "difference": difference}
+
+
+def main(argv: list[str] | None = None) -> dict:
+    return command_main(__doc__, add_arguments, run, argv)
 
 
 if __name__ == "__main__":

@@ -25,13 +25,14 @@ from tqdm import tqdm
 
 from monai_d2fad.data.images import ReadImaged, expand_slices
 from monai_d2fad.data.tasks import list_images
+from monai_d2fad.options import add_output_options, add_task_options, add_threshold_options, command_main
 from monai_d2fad.outputs import OutputLockedError, check_overwrite, staged_outputs
 from monai_d2fad.scoring import image_score
-from monai_d2fad.task_package import TaskPackage, task_from_args, threshold_arg
+from monai_d2fad.task_package import TaskPackage, task_from_args
 from monai_d2fad.transforms.io import ImageReadError
 from monai_d2fad.visualize import save_png, threshold_overlay
 
-__all__ = ["PredictionDataset", "main", "predict"]
+__all__ = ["PredictionDataset", "add_arguments", "main", "predict", "run"]
 
 logger = logging.getLogger(__name__)
 OUTPUTS = ("predictions.csv", "summary.json", "heatmaps")
@@ -163,38 +164,24 @@ def predict(
     return summary
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--checkpoint", required=True, help="checkpoint, or task package (references and threshold inside)")
-    p.add_argument("--support", default=None, help="normal references: folder, support list file or image")
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """``predict``'s options."""
+    add_task_options(p)
+    add_threshold_options(p, default=None)
     p.add_argument("--input", required=True, help="image file, folder, DICOM series folder or NIfTI/mha volume")
-    p.add_argument("--output", required=True, help="folder for predictions.csv, summary.json and heatmaps/")
-    p.add_argument(
-        "--modality", default=None, help="preset: generic, xray, mri, ct, fundus, histopathology (a package's own)"
-    )
-    p.add_argument("--image_size", type=int, default=None, help="model input size (default 128, or the package's)")
-    p.add_argument("--batch_size", type=int, default=16)
+    add_output_options(p, "folder for predictions.csv, summary.json and heatmaps/")
+    p.add_argument("--batch_size", type=int, default=16, help="images scored together")
     p.add_argument("--num_workers", type=int, default=0, help="loader processes reading images")
-    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    p.add_argument(
-        "--threshold",
-        type=threshold_arg,
-        default=None,
-        help="decision threshold: a number or 'loo' (default: the package's, else 'loo')",
-    )
-    p.add_argument("--validation", default=None, help="labelled folder (good/ + abnormal kinds) to calibrate on")
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu", help="cuda or cpu")
     p.add_argument("--precision", choices=sorted(PRECISIONS), default="fp32", help="autocast on CUDA")
     p.add_argument("--no_channels_last", action="store_true", help="keep NCHW memory layout")
     p.add_argument("--compile", action="store_true", help="torch.compile the scoring network")
     p.add_argument("--no_heatmaps", action="store_true", help="write scores only")
-    p.add_argument("--teacher_weights", default="config", help="teacher weights if not where the checkpoint says")
-    p.add_argument("--overwrite", action="store_true", help="replace outputs already in --output")
-    return p.parse_args(argv)
 
 
-def main(argv: list[str] | None = None) -> dict:
+def run(args: argparse.Namespace) -> dict:
+    """Score ``args.input``; bad input ends the command with a message naming it."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
-    args = parse_args(argv)
     try:
         check_overwrite([os.path.join(args.output, n) for n in OUTPUTS], args.overwrite)
         package = task_from_args(args)
@@ -220,6 +207,10 @@ def main(argv: list[str] | None = None) -> dict:
     if summary["inputs"] and not summary["scored"]:
         raise SystemExit(f"error: none of the {summary['inputs']} inputs could be scored (see summary.json)")
     return summary
+
+
+def main(argv: list[str] | None = None) -> dict:
+    return command_main(__doc__, add_arguments, run, argv)
 
 
 if __name__ == "__main__":

@@ -23,19 +23,21 @@ from monai_d2fad.checkpoint import checkpoint_dict, model_from_checkpoint, read_
 from monai_d2fad.data.images import load_image
 from monai_d2fad.inference import FewShotDetector, support_paths
 from monai_d2fad.networks.d2fad import D2FAD
+from monai_d2fad.options import add_output_options, add_task_options, add_threshold_options, command_main
 from monai_d2fad.outputs import atomic_write, check_overwrite
 
 __all__ = [
     "PACKAGE_FORMAT",
     "TaskPackage",
+    "add_arguments",
     "build_task_package",
     "choose_threshold",
     "is_task_package",
     "load_task_package",
     "open_task",
+    "run",
     "save_task_package",
     "task_from_args",
-    "threshold_arg",
 ]
 
 PACKAGE_FORMAT = "monai_d2fad.task_package/1"
@@ -208,31 +210,16 @@ def task_from_args(args: argparse.Namespace) -> TaskPackage:
         raise SystemExit(f"error: {e}") from e
 
 
-def threshold_arg(value: str) -> float | str:
-    """``--threshold``: a number, or ``loo``."""
-    return value if value == "loo" else float(value)
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """``register``'s options."""
+    add_task_options(p, support_required=True)
+    add_threshold_options(p, default="loo")
+    add_output_options(p, "package file to write")
+    p.add_argument("--device", default="cpu", help="where the references are encoded")
 
 
-def main(argv: list[str] | None = None) -> str:
-    p = argparse.ArgumentParser(description="Freeze a checkpoint and a task's normal references into one file.")
-    p.add_argument("--checkpoint", required=True, help="monai_d2fad checkpoint (e.g. models/model.pt)")
-    p.add_argument("--support", required=True, help="normal references: a folder, a support list file or one image")
-    p.add_argument("--output", required=True, help="package file to write")
-    p.add_argument(
-        "--modality", default=None, help="preprocessing preset: generic, xray, mri, ct, fundus, histopathology"
-    )
-    p.add_argument("--image_size", type=int, default=128, help="model input size")
-    p.add_argument(
-        "--threshold",
-        type=threshold_arg,
-        default="loo",
-        help="a number, or 'loo' (leave-one-out over the references; see --validation)",
-    )
-    p.add_argument("--validation", default=None, help="labelled folder (good/ + abnormal kinds) to calibrate on")
-    p.add_argument("--teacher_weights", default="config", help="teacher weights if not where the checkpoint says")
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing package file")
-    args = p.parse_args(argv)
+def run(args: argparse.Namespace) -> str:
+    """Register ``args.support`` with ``args.checkpoint`` as a task package at ``args.output``."""
     try:
         check_overwrite([args.output], args.overwrite)
         package = task_from_args(args)
@@ -244,6 +231,10 @@ def main(argv: list[str] | None = None) -> str:
         f"({package.threshold['method']})"
     )
     return args.output
+
+
+def main(argv: list[str] | None = None) -> str:
+    return command_main("Freeze a checkpoint and a task's normal references into one file.", add_arguments, run, argv)
 
 
 if __name__ == "__main__":

@@ -15,8 +15,9 @@ import time
 import torch
 
 from monai_d2fad.benchmark import machine, save_report
+from monai_d2fad.options import command_main
 
-__all__ = ["main", "measure_training"]
+__all__ = ["add_arguments", "main", "measure_training", "run"]
 
 
 def measure_training(
@@ -68,17 +69,20 @@ def measure_training(
     }
 
 
-def main(argv: list[str] | None = None) -> dict:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """``benchmark-training``'s options."""
     p.add_argument("--data_dir", default=None, help="folder of tasks (default: synthetic tasks in a temp folder)")
-    p.add_argument("--teacher", default="efficientnet_lite0")
-    p.add_argument("--image_size", type=int, default=128)
-    p.add_argument("--shots", type=int, default=4)
-    p.add_argument("--batch_size", type=int, default=16)
+    p.add_argument("--teacher", default="efficientnet_lite0", help="teacher network")
+    p.add_argument("--image_size", type=int, default=128, help="input size")
+    p.add_argument("--shots", type=int, default=4, help="references per episode")
+    p.add_argument("--batch_size", type=int, default=16, help="episodes per step")
     p.add_argument("--steps", type=int, default=20, help="timed steps per run (after one warm-up step)")
     p.add_argument("--max_per_task", type=int, default=100, help="training images per task")
     p.add_argument("--output", default=None, help="JSON file for the results")
-    args = p.parse_args(argv)
+
+
+def run(args: argparse.Namespace) -> dict:
+    """Training episodes/s with the teacher every episode, then with cached teacher features."""
     settings = (args.teacher, args.image_size, args.shots, args.batch_size, args.steps)
     rows = [measure_training(args.data_dir, *settings, cached, args.max_per_task) for cached in (False, True)]
     speedup = round(rows[1]["episodes_per_s"] / rows[0]["episodes_per_s"], 2)
@@ -87,6 +91,10 @@ def main(argv: list[str] | None = None) -> dict:
         print(f"{label:24} {row['episodes_per_s']:8.2f} episodes/s  (set-up {row['setup_seconds']} s)")
     print(f"speed-up x{speedup}")
     return save_report({"machine": machine("cpu"), "results": rows, "speedup": speedup}, args.output)
+
+
+def main(argv: list[str] | None = None) -> dict:
+    return command_main(__doc__, add_arguments, run, argv)
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
+from monai_d2fad.options import command_main
 from monai_d2fad.outputs import OutputLockedError
 from monai_d2fad.protocol.evaluation import EVALUATIONS
 from monai_d2fad.protocol.runner import METHODS, ProtocolConfig, run_protocol
@@ -22,13 +23,15 @@ def _ints(values: Sequence[str]) -> list[int]:
     return [int(v) for text in values for v in _names(text)]
 
 
-def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="python -m monai_d2fad.protocol",
-        description="Leave-one-task-out few-shot benchmark: D²4FAD and baselines on the same tasks, splits and "
-        "reference lists; results.csv (one row per method, task, K, seed), results.md, figures/. "
-        "Rerunning with the same --output resumes: finished cells are skipped.",
-    )
+DESCRIPTION = (
+    "Leave-one-task-out few-shot benchmark: D²4FAD and baselines on the same tasks, splits and reference lists; "
+    "results.csv (one row per method, task, K, seed), results.md, figures/. Rerunning with the same --output "
+    "resumes: finished cells are skipped."
+)
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """``protocol``'s options."""
     p.add_argument("--data_dir", required=True, help="folder of task folders (<task>/train, val, test)")
     p.add_argument("--output", required=True, help="results folder (created; reused to resume)")
     p.add_argument("--test_tasks", type=_names, default=None, help="comma list of held-out tasks (default: all)")
@@ -38,7 +41,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=int, default=70, help="D²4FAD training epochs (default 70, the paper's)")
     p.add_argument("--teacher", default="wide_resnet50_2", help="teacher network (efficientnet_lite0 offline)")
     p.add_argument("--teacher_weights", default="imagenet", help="'imagenet' or a state-dict file")
-    p.add_argument("--image_size", type=int, default=128)
+    p.add_argument("--image_size", type=int, default=128, help="input size")
     p.add_argument("--max_train_per_task", type=int, default=None, help="cap on training queries per task")
     p.add_argument("--checkpoint", default=None, help="evaluate this trained D²4FAD instead of training")
     p.add_argument(
@@ -48,7 +51,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--ablation", type=_names, default=[], help=f"comma list of D²4FAD ablations: {','.join(sorted(ABLATIONS))}"
     )
-    p.add_argument("--batch_size", type=int, default=16)
+    p.add_argument("--batch_size", type=int, default=16, help="training and scoring batch")
     p.add_argument("--seed", type=int, default=111, help="training seed")
     p.add_argument("--rd4ad_steps", type=int, default=200, help="training steps of the per-task RD4AD baseline")
     p.add_argument(
@@ -62,11 +65,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--examples", type=int, default=4, help="normal and abnormal images per task in the map figure")
     p.add_argument("--no_plots", action="store_true", help="skip the figures")
     p.add_argument("--config_file", default=BUNDLE_TRAIN_CONFIG, help="bundle training config to train with")
-    return p
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+def run(args: argparse.Namespace) -> int:
+    """Run (or resume) the protocol; bad settings end the command with a message."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stdout)
     try:
         config = _config(args)
@@ -78,6 +80,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         raise SystemExit(f"error: {e.args[0] if isinstance(e, KeyError) else e}") from e
     print(f"results: {config.output}/results.csv, {config.output}/results.md")
     return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return command_main(DESCRIPTION, add_arguments, run, argv, prog="python -m monai_d2fad.protocol")
 
 
 def _config(args: argparse.Namespace) -> ProtocolConfig:

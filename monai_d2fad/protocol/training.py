@@ -10,11 +10,13 @@ from pathlib import Path
 
 from monai.bundle import ConfigParser
 
+from monai_d2fad.bundle_runs import BUNDLE_CONFIGS
+
 __all__ = ["BUNDLE_TRAIN_CONFIG", "config_literal", "train_d2fad", "training_scalars"]
 
 logger = logging.getLogger(__name__)
 
-BUNDLE_TRAIN_CONFIG = str(Path(__file__).resolve().parents[2] / "bundles" / "d2fad_fewshot" / "configs" / "train.json")
+BUNDLE_TRAIN_CONFIG = os.path.join(BUNDLE_CONFIGS, "train.json")
 
 
 def train_d2fad(overrides: dict, config_file: str = BUNDLE_TRAIN_CONFIG) -> tuple[str, float]:
