@@ -18,12 +18,7 @@ class FewShotMethod(ABC):
 
     The protocol scores each test image against 15 reference sets (K = 2, 4, 8 times 5 draws); the expensive
     network pass over a query batch (``encode``) runs once and ``score`` runs per set.
-
-    Attributes:
-        has_maps: False where the method gives one score per image and no anomaly map.
     """
-
-    has_maps: bool = True
 
     def __init__(self, device: str | torch.device = "cpu"):
         self.device = torch.device(device)

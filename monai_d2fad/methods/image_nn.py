@@ -17,8 +17,6 @@ class ImageNearestNeighbour(FrozenTeacherMethod):
     score everywhere, so that callers need no special case).
     """
 
-    has_maps = False
-
     @torch.inference_mode()
     def encode(self, images: torch.Tensor) -> torch.Tensor:
         """Unit descriptors ``[B, D]``."""

@@ -9,8 +9,9 @@ from collections.abc import Sequence
 
 from monai_d2fad.options import command_main
 from monai_d2fad.outputs import OutputLockedError
+from monai_d2fad.protocol.config import METHODS, ProtocolConfig
 from monai_d2fad.protocol.evaluation import EVALUATIONS
-from monai_d2fad.protocol.runner import METHODS, ProtocolConfig, run_protocol
+from monai_d2fad.protocol.runner import run_protocol
 from monai_d2fad.protocol.training import BUNDLE_TRAIN_CONFIG
 from monai_d2fad.protocol.variants import ABLATIONS
 

@@ -13,7 +13,8 @@ from monai_d2fad.data import make_synthetic_tasks
 from monai_d2fad.data.tasks import discover_tasks
 from monai_d2fad.protocol import COLUMNS, ProtocolConfig, ResultsFile, run_protocol
 from monai_d2fad.protocol.__main__ import main
-from monai_d2fad.protocol.runner import score_file, write_report
+from monai_d2fad.protocol.cells import score_file
+from monai_d2fad.protocol.report import write_report
 from monai_d2fad.protocol.selection import GLOBAL_WEIGHTS
 
 FAST = [

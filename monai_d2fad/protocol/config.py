@@ -1,0 +1,138 @@
+"""What a protocol run is: its settings (``config.json``), the tasks it uses, the D²4FAD variants it trains."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import asdict, dataclass, field
+
+from monai.utils import look_up_option
+
+from monai_d2fad.data.tasks import Task, leave_one_task_out, load_task, task_dirs
+from monai_d2fad.protocol.evaluation import EVALUATIONS
+from monai_d2fad.protocol.training import BUNDLE_TRAIN_CONFIG
+from monai_d2fad.protocol.variants import ABLATIONS, training_overrides, variant_name
+
+__all__ = ["BASELINES", "GLOBAL_METHOD", "METHODS", "ProtocolConfig", "check_settings", "d2fad_variants", "load_tasks"]
+
+BASELINES = {"patchcore": "PatchCore", "rd4ad": "RD4AD", "image_nn": "ImageNN"}
+# this project's extension of D²4FAD (not the paper's method): map score plus a weighted image-level discrepancy
+GLOBAL_METHOD = "D2FAD+global"
+METHODS = ("d2fad", "d2fad_global", *BASELINES)
+# settings that change what a cell's number means: a rerun in the same output folder must keep them
+RUN_SETTINGS = (
+    "data_dir",
+    "epochs",
+    "teacher",
+    "teacher_weights",
+    "image_size",
+    "max_train_per_task",
+    "train_shots",
+    "checkpoint",
+    "batch_size",
+    "seed",
+    "rd4ad_steps",
+)
+
+
+@dataclass
+class ProtocolConfig:
+    """Everything a protocol run depends on (written to ``config.json`` in ``output``)."""
+
+    data_dir: str
+    output: str
+    test_tasks: list[str] | None = None
+    train_tasks: list[str] | None = None
+    shots: list[int] = field(default_factory=lambda: [2, 4, 8])
+    seeds: int = 5
+    epochs: int = 70
+    teacher: str = "wide_resnet50_2"
+    teacher_weights: str | None = "imagenet"
+    image_size: int = 128
+    max_train_per_task: int | None = None
+    checkpoint: str | None = None
+    train_shots: int | None = None
+    methods: list[str] = field(default_factory=lambda: list(METHODS))
+    ablations: list[str] = field(default_factory=list)
+    batch_size: int = 16
+    seed: int = 111
+    rd4ad_steps: int = 200
+    evaluations: list[str] = field(default_factory=lambda: ["honest"])
+    examples: int = 4
+    plots: bool = True
+    config_file: str = BUNDLE_TRAIN_CONFIG
+
+    def __post_init__(self):
+        self.data_dir = os.path.abspath(self.data_dir)  # the same data however it was spelled, on resume
+        unknown = [m for m in self.methods if m not in METHODS]
+        if unknown:
+            raise ValueError(f"unknown methods {unknown}; choose from {list(METHODS)}")
+        unknown = [a for a in self.ablations if a not in ABLATIONS]
+        if unknown:
+            raise ValueError(f"unknown ablations {unknown}; choose from {sorted(ABLATIONS)}")
+        if (self.ablations or "d2fad_global" in self.methods) and "d2fad" not in self.methods:
+            raise ValueError("ablations and d2fad_global are D²4FAD variants: keep 'd2fad' in the methods")
+        for evaluation in self.evaluations:
+            look_up_option(evaluation, EVALUATIONS)
+        if not self.shots or min(self.shots) < 1 or self.seeds < 1:
+            raise ValueError(f"need K >= 1 and at least one seed, got shots={self.shots}, seeds={self.seeds}")
+        if self.checkpoint and not os.path.isfile(self.checkpoint):
+            raise FileNotFoundError(f"--checkpoint {self.checkpoint} does not exist")
+
+
+def slug(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.=-]+", "_", name).strip("_")
+
+
+def check_settings(config: ProtocolConfig) -> None:
+    """Write ``config.json``; refuse to add cells to an output folder made with other settings."""
+    os.makedirs(config.output, exist_ok=True)
+    path = os.path.join(config.output, "config.json")
+    mine = asdict(config)
+    if os.path.isfile(path):
+        with open(path, encoding="utf-8") as f:
+            before = json.load(f)
+        changed = {k: (before.get(k), mine[k]) for k in RUN_SETTINGS if before.get(k) != mine[k]}
+        if changed:
+            raise ValueError(
+                f"{config.output} holds results made with other settings {changed} (before, now): "
+                "use another --output, or the same settings to resume"
+            )
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(mine, f, indent=2)
+
+
+def d2fad_variants(config: ProtocolConfig) -> dict[str, dict]:
+    """D²4FAD itself plus the variants of the selected ablations, by method name."""
+    base = {"teacher": config.teacher}
+    variants = {"D2FAD": {}}
+    for ablation in config.ablations:
+        for overrides in ABLATIONS[ablation].values():
+            variants.setdefault(variant_name(overrides, base), overrides)
+    if config.checkpoint:
+        needs_training = [n for n, o in variants.items() if training_overrides(o, base)]
+        if needs_training:
+            raise ValueError(f"--checkpoint evaluates one trained model; {needs_training} need training of their own")
+    return variants
+
+
+def load_tasks(config: ProtocolConfig) -> dict[str, Task]:
+    """The tasks the run uses, read and checked before anything runs: every test task has a ``test`` split and
+    enough normal references for the largest K; every training task has a ``val`` split (model selection) when
+    D²4FAD is trained. A broken task folder that the run does not use is left alone."""
+    found = task_dirs(config.data_dir)
+    unknown = [t for t in (config.test_tasks or []) + (config.train_tasks or []) if t not in found]
+    if unknown:
+        raise ValueError(f"tasks {unknown} not found in {config.data_dir}; tasks are {sorted(found)}")
+    used = set(found) if config.test_tasks is None or config.train_tasks is None else set()
+    used |= set(config.test_tasks or []) | set(config.train_tasks or [])
+    tasks = {name: load_task(path) for name, path in found.items() if name in used}
+    trains = "d2fad" in config.methods and not config.checkpoint
+    for name in config.test_tasks or sorted(tasks):
+        train_tasks, task = leave_one_task_out(tasks, name, config.train_tasks)
+        task.items("test")
+        task.require_normal(max(config.shots), "train")
+        for other in train_tasks if trains else []:
+            other.items("val")
+    return tasks

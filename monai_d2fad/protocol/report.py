@@ -1,0 +1,86 @@
+"""``results.md``: the comparison table, the official-style gap, a table per ablation, the figures."""
+
+from __future__ import annotations
+
+import logging
+import os
+import statistics
+from collections.abc import Sequence
+
+from monai_d2fad.data.tasks import Task
+from monai_d2fad.protocol.config import BASELINES, GLOBAL_METHOD, ProtocolConfig
+from monai_d2fad.protocol.figures import make_figures
+from monai_d2fad.protocol.results import ResultsFile, cell_values, results_table
+from monai_d2fad.protocol.variants import ABLATIONS, variant_name
+
+__all__ = ["METHOD_LABELS", "describe_training", "evaluation_gap_table", "write_report"]
+
+logger = logging.getLogger(__name__)
+
+
+def write_report(config: ProtocolConfig, results: ResultsFile, tasks: dict[str, Task]) -> str:
+    """``results.md`` of everything in ``results.csv``: the comparison table, a table per ablation with a row per
+    variant that was run, and the figures (if ``config.plots``). ``tasks`` are the data's tasks (column order)."""
+    base = {"teacher": config.teacher}
+    present = {r["method"] for r in results.rows}
+    order = [t for t in tasks if any(r["test_task"] == t for r in results.rows)]
+    main = [m for m in ("D2FAD", GLOBAL_METHOD, *BASELINES.values()) if m in present]
+    parts = [
+        "# Protocol results\n",
+        f"Image AUROC (%), mean ± std over {config.seeds} reference draws; honest evaluation (per-image scores).\n",
+        f"D²4FAD: {describe_training(config)}. {GLOBAL_METHOD} is this project's extension, not the paper's method.\n",
+        results_table(results.rows, main, order, config.shots, labels=METHOD_LABELS),
+    ]
+    if any(r["evaluation"] == "official" for r in results.rows):
+        parts += [
+            "\n## The official code's evaluation (biased; a diagnostic)\n",
+            evaluation_gap_table(results.rows, main),
+        ]
+    for ablation, variants in ABLATIONS.items():
+        labels = {n: label for label, o in variants.items() if (n := variant_name(o, base)) in present}
+        if not present & (set(labels) - {"D2FAD"}):
+            continue
+        columns = [
+            t
+            for t in order
+            if any(r["test_task"] == t and r["method"] in labels.keys() - {"D2FAD"} for r in results.rows)
+        ]
+        parts += [
+            f"\n## Ablation: {ablation}\n",
+            results_table(results.rows, list(labels), columns, config.shots, labels=labels),
+        ]
+    if config.plots:
+        parts.append("\n## Figures\n")
+        figures = make_figures(config, {t: tasks[t] for t in order}, main, results.rows)
+        parts += [f"![{os.path.basename(p)}]({os.path.relpath(p, config.output)})\n" for p in figures]
+    path = os.path.join(config.output, "results.md")
+    with open(path, "w", encoding="utf-8") as f:
+        f.write("\n".join(parts))
+    logger.info("wrote %s", path)
+    return path
+
+
+METHOD_LABELS = {GLOBAL_METHOD: f"{GLOBAL_METHOD} (extension)"}
+
+
+def describe_training(config: ProtocolConfig) -> str:
+    """What the D²4FAD rows were made with, as run: a given checkpoint, or the training the protocol ran."""
+    if config.checkpoint:
+        return f"the given checkpoint {os.path.basename(config.checkpoint)} (not trained by this run)"
+    models = "one model per K" if config.train_shots is None else f"one model trained with K = {config.train_shots}"
+    cap = f", at most {config.max_train_per_task} images per task" if config.max_train_per_task else ""
+    return f"{models}, {config.epochs} epochs{cap}, teacher {config.teacher}, {config.image_size} px"
+
+
+def evaluation_gap_table(rows: Sequence[dict], methods: Sequence[str]) -> str:
+    """Per method, the mean AUROC over the cells that have both evaluations: honest, official-style, difference."""
+    honest, official = cell_values(rows), cell_values(rows, evaluation="official")
+    lines = ["| method | honest | official-style | official − honest |", "|---|---|---|---|"]
+    for m in methods:
+        cells = [c for c in official if c[0] == m and honest.get(c)]
+        if not cells:
+            continue
+        h = statistics.mean(statistics.mean(honest[c]) for c in cells)
+        o = statistics.mean(statistics.mean(official[c]) for c in cells)
+        lines.append(f"| {METHOD_LABELS.get(m, m)} | {h:.1f} | {o:.1f} | {o - h:+.1f} |")
+    return "\n".join(lines) + "\n"
