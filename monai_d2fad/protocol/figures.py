@@ -77,9 +77,5 @@ def _map_row(task: str, record: dict, modality: str, image_size: int) -> dict:
 
 
 def _weight_row(task: str, record: dict, modality: str, image_size: int) -> dict:
-    return {
-        "task": task,
-        "support": read_images(record["support"], modality, image_size),
-        "weights": torch.stack(record["example_weights"]),
-        "labels": record["example_labels"],
-    }
+    support, weights = read_images(record["support"], modality, image_size), torch.stack(record["example_weights"])
+    return {"task": task, "support": support, "weights": weights, "labels": record["example_labels"]}
