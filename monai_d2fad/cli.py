@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 
 import monai_d2fad
-from monai_d2fad.options import HelpFormatter
+from monai_d2fad.options import HelpFormatter, add_config_option, apply_config
 
 __all__ = ["COMMANDS", "main"]
 
@@ -30,8 +30,8 @@ COMMANDS = {
 }
 
 
-def _parser(command: str | None) -> argparse.ArgumentParser:
-    """The top-level parser; only ``command``'s module is imported to declare its options."""
+def _parser(command: str | None, argv: Sequence[str]) -> argparse.ArgumentParser:
+    """The top-level parser; only ``command``'s module is imported to declare its options (and ``--config``)."""
     parser = argparse.ArgumentParser(
         prog="monai-d2fad", description=__doc__.splitlines()[0], formatter_class=HelpFormatter
     )
@@ -47,13 +47,15 @@ def _parser(command: str | None) -> argparse.ArgumentParser:
         imported = importlib.import_module(module)
         sub.description = imported.__doc__ or summary
         getattr(imported, options)(sub)
+        add_config_option(sub)
+        apply_config(sub, argv)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> object:
     argv = list(sys.argv[1:] if argv is None else argv)
     command = next((a for a in argv if not a.startswith("-")), None)
-    args = _parser(command if command in COMMANDS else None).parse_args(argv)
+    args = _parser(command if command in COMMANDS else None, argv).parse_args(argv)
     module, _, run, _ = COMMANDS[args.command]
     run = getattr(importlib.import_module(module), run)
     return run(args.app_args) if args.command == "deploy" else run(args)

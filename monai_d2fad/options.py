@@ -1,26 +1,38 @@
 """Command-line option groups that several commands share, so that each option is spelled (and documented) once.
 
 Every command module has ``add_arguments(parser)`` and ``run(args)``; ``monai-d2fad <command>`` (``cli``) and
-``python -m monai_d2fad.<module>`` (``command_main``) both build their parser from them.
+``python -m monai_d2fad.<module>`` (``command_main``) both build their parser from them. Every command also takes
+``--config FILE``: option values from a JSON/YAML file (the experiment configs under ``configs/``), read with MONAI's
+``ConfigParser``; options given on the command line override the file's.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import sys
 from collections.abc import Callable, Sequence
+
+from monai.bundle import ConfigParser
 
 __all__ = [
     "HelpFormatter",
+    "add_config_option",
     "add_output_options",
     "add_task_options",
     "add_threshold_options",
+    "apply_config",
     "command_main",
     "threshold_arg",
 ]
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
-    """``--help`` with each option's default, and descriptions kept as written."""
+    """``--help`` with each option's default (not for flags, whose default is their absence), and descriptions kept
+    as written."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        return action.help if action.nargs == 0 else super()._get_help_string(action)
 
 
 def threshold_arg(value: str) -> float | str:
@@ -64,6 +76,39 @@ def add_output_options(parser: argparse.ArgumentParser, what: str) -> None:
     group.add_argument("--overwrite", action="store_true", help="replace what a previous run wrote there")
 
 
+def add_config_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", default=None, help="JSON/YAML file of option values; the command line overrides it")
+
+
+def _config_path(argv: Sequence[str]) -> str | None:
+    for i, arg in enumerate(argv):
+        if arg == "--config" and i + 1 < len(argv):
+            return argv[i + 1]
+        if arg.startswith("--config="):
+            return arg.split("=", 1)[1]
+    return None
+
+
+def apply_config(parser: argparse.ArgumentParser, argv: Sequence[str]) -> None:
+    """Make the values of ``argv``'s ``--config`` file ``parser``'s defaults (keys are option names without
+    ``--``); an option the file sets is no longer required on the command line."""
+    path = _config_path(argv)
+    if path is None:
+        return
+    if not os.path.isfile(path):
+        parser.error(f"--config {path} does not exist")
+    config = ConfigParser()
+    config.read_config(path)
+    values = {k: v for k, v in config.get_parsed_content().items() if k != "_meta_"}  # MONAI adds _meta_
+    actions = {action.dest: action for action in parser._actions}
+    unknown = sorted(set(values) - set(actions))
+    if unknown:
+        parser.error(f"{path} sets {unknown}, which are not options of this command")
+    for key in values:
+        actions[key].required = False
+    parser.set_defaults(**values)
+
+
 def command_main(
     description: str | None,
     add_arguments: Callable[[argparse.ArgumentParser], None],
@@ -74,4 +119,7 @@ def command_main(
     """Parse ``argv`` with the options ``add_arguments`` declares and ``run`` the command."""
     parser = argparse.ArgumentParser(prog=prog, description=description, formatter_class=HelpFormatter)
     add_arguments(parser)
+    add_config_option(parser)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    apply_config(parser, argv)
     return run(parser.parse_args(argv))

@@ -7,6 +7,7 @@ the val AUROC (%) per held-out task and their mean, the last teacher-student (ts
 losses, the mean top learn-to-weight weight (0.25 is uniform), and the mean over tasks of image-level variants
 (map score with the mean and the max, global discrepancy of the student / teacher, map + weight x global).
 
+    python scripts/val_choices.py configs/val_choices/training_defaults.json   # the five settings of RESULTS.md
     python scripts/val_choices.py --data_dir ../shared/data/medfsad \\
         '[{"output": "relu", "lr": 1e-4, "lam": 0.1}, {"output": "linear", "lr": 1e-3, "lam": 1.0, "sim": "cosine"}]'
 """
@@ -93,13 +94,17 @@ def run(data: dict, held: str, output="linear", lr=1e-3, lam=1.0, sim="dot", ste
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("configs", help="JSON list of settings: output, lr, lam, sim, steps")
+    p.add_argument("configs", help="JSON list of settings (output, lr, lam, sim, steps), or a file holding one")
     p.add_argument("--data_dir", default="../shared/data/medfsad")
     p.add_argument("--cache", default="runs/val_choices_features.pt")
     args = p.parse_args()
     data = teacher_features(args.data_dir, args.cache)
     held_out = sorted({k.split("/")[0] for k in data})
-    for config in json.loads(args.configs):
+    settings = args.configs
+    if os.path.isfile(settings):  # e.g. configs/val_choices/training_defaults.json
+        with open(settings, encoding="utf-8") as f:
+            settings = f.read()
+    for config in json.loads(settings):
         start = time.perf_counter()
         results = [run(data, held, **config) for held in held_out]
         local = [100 * r["auroc"][0] for r in results]

@@ -14,7 +14,16 @@ from monai_d2fad.protocol.evaluation import EVALUATIONS
 from monai_d2fad.protocol.training import BUNDLE_TRAIN_CONFIG
 from monai_d2fad.protocol.variants import ABLATIONS, training_overrides, variant_name
 
-__all__ = ["BASELINES", "GLOBAL_METHOD", "METHODS", "ProtocolConfig", "check_settings", "d2fad_variants", "load_tasks"]
+__all__ = [
+    "BASELINES",
+    "FIELD_HELP",
+    "GLOBAL_METHOD",
+    "METHODS",
+    "ProtocolConfig",
+    "check_settings",
+    "d2fad_variants",
+    "load_tasks",
+]
 
 BASELINES = {"patchcore": "PatchCore", "rd4ad": "RD4AD", "image_nn": "ImageNN"}
 # this project's extension of D²4FAD (not the paper's method): map score plus a weighted image-level discrepancy
@@ -36,9 +45,46 @@ RUN_SETTINGS = (
 )
 
 
+# what each setting means: the protocol's command-line options are made from these fields (``protocol.__main__``)
+FIELD_HELP = {
+    "data_dir": "folder of task folders (<task>/train, val, test)",
+    "output": "results folder (created; reused to resume)",
+    "test_tasks": "held-out tasks (None: all)",
+    "train_tasks": "training tasks (None: all other tasks)",
+    "shots": "K values, e.g. 2 4 8",
+    "seeds": "reference draws per K",
+    "epochs": "D²4FAD training epochs (70: the paper's)",
+    "teacher": "teacher network (efficientnet_lite0 offline)",
+    "teacher_weights": "'imagenet', a state-dict file, or 'none' (random, tests)",
+    "image_size": "input size",
+    "max_train_per_task": "cap on training queries per task",
+    "checkpoint": "evaluate this trained D²4FAD instead of training",
+    "train_shots": "train one model with this K for all K (None: one model per K)",
+    "methods": f"from {', '.join(METHODS)}",
+    "ablations": "D²4FAD ablations (protocol.variants.ABLATIONS)",
+    "batch_size": "training and scoring batch",
+    "seed": "training seed",
+    "rd4ad_steps": "training steps of the per-task RD4AD baseline",
+    "evaluations": "honest: per-image scores (the headline); official: also the official code's batch-blurred, "
+    "label-sorted, max scoring, as rows marked 'official' (biased: a diagnostic)",
+    "examples": "normal and abnormal images per task in the map figure",
+    "plots": "draw the figures",
+    "config_file": "bundle training config to train with",
+}
+
+
+def _words(value) -> list[str]:
+    """A list setting given as a list, or as words and comma lists (``["2,4", "8"]``, ``"a,b"``)."""
+    items = value if isinstance(value, (list, tuple)) else [value]
+    return [w.strip() for item in items for w in str(item).split(",") if w.strip()]
+
+
 @dataclass
 class ProtocolConfig:
-    """Everything a protocol run depends on (written to ``config.json`` in ``output``)."""
+    """Everything a protocol run depends on (written to ``config.json`` in ``output``).
+
+    List settings also take comma lists, as the command line gives them; ``teacher_weights="none"`` is None.
+    """
 
     data_dir: str
     output: str
@@ -65,6 +111,11 @@ class ProtocolConfig:
 
     def __post_init__(self):
         self.data_dir = os.path.abspath(self.data_dir)  # the same data however it was spelled, on resume
+        self.shots = [int(k) for k in _words(self.shots)]
+        for name in ("test_tasks", "train_tasks", "methods", "ablations", "evaluations"):
+            value = getattr(self, name)
+            setattr(self, name, None if value is None else _words(value))
+        self.teacher_weights = None if self.teacher_weights in (None, "none") else self.teacher_weights
         unknown = [m for m in self.methods if m not in METHODS]
         if unknown:
             raise ValueError(f"unknown methods {unknown}; choose from {list(METHODS)}")

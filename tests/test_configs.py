@@ -1,0 +1,97 @@
+"""``configs/``: each experiment config gives the settings of the command documented for it, and bad keys are named."""
+
+import argparse
+import dataclasses
+import glob
+import json
+import os
+
+import pytest
+
+from monai_d2fad import benchmark, training_benchmark
+from monai_d2fad.options import add_config_option, apply_config
+from monai_d2fad.protocol import __main__ as protocol_cli
+from monai_d2fad.protocol.config import ProtocolConfig
+
+CONFIGS = os.path.join(os.path.dirname(__file__), "..", "configs")
+
+
+def _parse(add_arguments, argv):
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    add_config_option(parser)
+    apply_config(parser, argv)
+    return parser.parse_args(argv)
+
+
+def _protocol(argv):
+    args = _parse(protocol_cli.add_arguments, argv)
+    return dataclasses.asdict(
+        ProtocolConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(ProtocolConfig)})
+    )
+
+
+def test_the_results_run_config_is_the_documented_command():
+    documented = (
+        "--data_dir ../shared/data/medfsad --output runs/medfsad --shots 2 4 8 --seeds 5 --epochs 8 --train_shots 4 "
+        "--teacher efficientnet_lite0 --image_size 128 --methods d2fad,d2fad_global,patchcore,rd4ad,image_nn "
+        "--evaluation honest official"
+    )  # docs/RESULTS.md, "Command and run time"
+    from_file = _protocol(["--config", os.path.join(CONFIGS, "protocol", "medfsad_lite0_cpu.json")])
+    assert from_file == _protocol(documented.split())
+    assert (
+        _protocol(["--config", os.path.join(CONFIGS, "protocol", "medfsad_lite0_cpu.json"), "--seeds", "2"])["seeds"]
+        == 2
+    )  # the command line overrides the file
+
+
+@pytest.mark.parametrize(
+    "name, module, documented",
+    [
+        ("inference_cpu", benchmark, "--device cpu --output docs/benchmark_cpu.json"),
+        (
+            "training_lite0_cpu",
+            training_benchmark,
+            "--data_dir ../shared/data/medfsad --teacher efficientnet_lite0 --image_size 128 --shots 4 --steps 20 "
+            "--max_per_task 100 --output docs/benchmark_training_cpu.json",
+        ),
+        (
+            "training_wrn50_2_cpu",
+            training_benchmark,
+            "--data_dir ../shared/data/medfsad --teacher wide_resnet50_2 --image_size 128 --shots 4 --steps 5 "
+            "--max_per_task 100 --output docs/benchmark_training_cpu_wrn50_2.json",
+        ),
+    ],
+)
+def test_benchmark_configs_are_the_documented_commands(name, module, documented):
+    from_file = vars(_parse(module.add_arguments, ["--config", os.path.join(CONFIGS, "benchmark", f"{name}.json")]))
+    from_flags = vars(_parse(module.add_arguments, documented.split()))
+    assert {k: v for k, v in from_file.items() if k != "config"} == {
+        k: v for k, v in from_flags.items() if k != "config"
+    }
+
+
+def test_val_choices_config_lists_the_rows_of_the_results_table():
+    with open(os.path.join(CONFIGS, "val_choices", "training_defaults.json")) as f:
+        rows = json.load(f)
+    assert [(r["output"], r["lr"], r["lam"], r["sim"]) for r in rows] == [
+        ("relu", 1e-4, 0.1, "dot"),
+        ("linear", 1e-4, 0.1, "dot"),
+        ("linear", 1e-3, 0.1, "dot"),
+        ("linear", 1e-3, 1.0, "dot"),
+        ("linear", 1e-3, 1.0, "cosine"),
+    ]
+
+
+def test_every_config_file_is_listed_in_the_configs_readme():
+    readme = open(os.path.join(CONFIGS, "README.md")).read()
+    files = glob.glob(os.path.join(CONFIGS, "*", "*.json"))
+    assert files and all(os.path.relpath(f, CONFIGS) in readme for f in files)
+
+
+def test_a_config_key_that_is_no_option_is_named(tmp_path, capsys):
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps({"data_dir": "x", "output": "y", "epoch": 3}))
+    with pytest.raises(SystemExit):
+        _parse(protocol_cli.add_arguments, ["--config", str(path)])
+    assert "sets ['epoch'], which are not options" in capsys.readouterr().err
