@@ -23,7 +23,10 @@ class DualDistillationLoss(nn.Module):
         reduction: ``"location"``: cosine per location as the equations say; ``"flatten"``: cosine of each whole
             flattened map per image, as the official code computes it.
 
-    Returns a dict of tensors ``loss`` (the total), ``tsd`` and ``ssd`` (unweighted terms, for logging).
+    ``forward(output, target=None)`` returns the total as a tensor, as MONAI's trainers call a loss (the target is
+    unused: the normal episodes are their own target); it keeps the unweighted terms of its last call, detached, in
+    ``last_terms`` (``{"tsd", "ssd"}``) for logging (``engines.LossTermsHandler``). ``terms(output)`` gives all
+    three at once.
     """
 
     def __init__(self, lam: float = 1.0, tsd: bool = True, ssd: bool = True, reduction: str = "location"):
@@ -34,6 +37,7 @@ class DualDistillationLoss(nn.Module):
             raise ValueError(f"unknown reduction {reduction!r}; choose 'location' or 'flatten'")
         self.lam, self.use_tsd, self.use_ssd = float(lam), tsd, ssd
         self.flatten = reduction == "flatten"
+        self.last_terms: dict[str, torch.Tensor] = {}
 
     def teacher_student(self, out: D2FADOutput) -> torch.Tensor:
         return sum(cosine_distance(t, s, self.flatten).mean() for t, s in zip(out.teacher_query, out.student_query))
@@ -44,8 +48,14 @@ class DualDistillationLoss(nn.Module):
             for q, s, w in zip(out.student_query, out.student_support, out.weights)
         )
 
-    def forward(self, out: D2FADOutput) -> dict[str, torch.Tensor]:
+    def terms(self, out: D2FADOutput) -> dict[str, torch.Tensor]:
+        """``loss`` (the weighted total, with its graph), ``tsd`` and ``ssd`` (unweighted, detached)."""
         tsd = self.teacher_student(out)
         ssd = self.self_distillation(out)
         total = (self.lam * tsd if self.use_tsd else 0) + (ssd if self.use_ssd else 0)
         return {"loss": total, "tsd": tsd.detach(), "ssd": ssd.detach()}
+
+    def forward(self, out: D2FADOutput, target: torch.Tensor | None = None) -> torch.Tensor:
+        terms = self.terms(out)
+        self.last_terms = {"tsd": terms["tsd"], "ssd": terms["ssd"]}
+        return terms["loss"]

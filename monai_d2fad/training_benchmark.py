@@ -53,7 +53,7 @@ def measure_training(
         batch = next(batches, None) or next(batches := iter(loader))
         begin = time.perf_counter()
         optimizer.zero_grad(set_to_none=True)
-        loss_fn(model(batch["query"], batch["support"]))["loss"].backward()
+        loss_fn(model(batch["query"], batch["support"])).backward()
         optimizer.step()
         if i:  # the first step warms up
             times.append(time.perf_counter() - begin)

@@ -66,7 +66,7 @@ def run(data: dict, held: str, output="linear", lr=1e-3, lam=1.0, sim="dot", ste
         s = torch.stack([(p := pools[groups[i]])[p != i][torch.randperm(len(p) - 1)[:K]] for i in q.tolist()])
         out = student(feats[3][torch.cat([q, s.flatten()])])
         sq, ss = [f[:BATCH] for f in out], [f[BATCH:].unflatten(0, (BATCH, K)) for f in out]
-        losses = loss_fn(D2FADOutput([f[q] for f in feats[:3]], sq, ss, l2w(sq, ss), l2w.aggregate))
+        losses = loss_fn.terms(D2FADOutput([f[q] for f in feats[:3]], sq, ss, l2w(sq, ss), l2w.aggregate))
         optimizer.zero_grad()
         losses["loss"].backward()
         optimizer.step()

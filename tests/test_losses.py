@@ -18,7 +18,7 @@ def _feats(b=2):
 @pytest.mark.parametrize("reduction", ["location", "flatten"])
 @pytest.mark.parametrize("aggregate", ["feature", "distance"])
 def test_identical_features_give_zero_loss(reduction, aggregate):
-    out = DualDistillationLoss(reduction=reduction)(_output(_feats(), aggregate=aggregate))
+    out = DualDistillationLoss(reduction=reduction).terms(_output(_feats(), aggregate=aggregate))
     for key in ("loss", "tsd", "ssd"):
         assert float(out[key]) == pytest.approx(0.0, abs=1e-5)
 
@@ -26,7 +26,7 @@ def test_identical_features_give_zero_loss(reduction, aggregate):
 @pytest.mark.parametrize("reduction", ["location", "flatten"])
 def test_different_features_give_positive_loss(reduction):
     query = _feats()
-    out = DualDistillationLoss(lam=0.1, reduction=reduction)(
+    out = DualDistillationLoss(lam=0.1, reduction=reduction).terms(
         _output(query, teacher=_feats(), support=[torch.rand(2, 3, *q.shape[1:]) for q in query])
     )
     assert float(out["tsd"]) > 0.01 and float(out["ssd"]) > 0.01
@@ -36,10 +36,10 @@ def test_different_features_give_positive_loss(reduction):
 def test_switches_and_lambda():
     query = _feats()
     out = _output(query, teacher=_feats(), support=[torch.rand(2, 3, *q.shape[1:]) for q in query])
-    full = DualDistillationLoss(lam=0.5)(out)
+    full = DualDistillationLoss(lam=0.5).terms(out)
     assert float(full["loss"]) == pytest.approx(0.5 * float(full["tsd"]) + float(full["ssd"]), rel=1e-6)
-    assert float(DualDistillationLoss(tsd=False)(out)["loss"]) == pytest.approx(float(full["ssd"]), rel=1e-6)
-    assert float(DualDistillationLoss(ssd=False)(out)["loss"]) == pytest.approx(float(full["tsd"]), rel=1e-6)
+    assert float(DualDistillationLoss(tsd=False)(out)) == pytest.approx(float(full["ssd"]), rel=1e-6)
+    assert float(DualDistillationLoss(ssd=False)(out)) == pytest.approx(float(full["tsd"]), rel=1e-6)
     with pytest.raises(ValueError):
         DualDistillationLoss(tsd=False, ssd=False)
 
@@ -48,8 +48,8 @@ def test_location_and_flatten_differ():
     """Per-location cosine (equations) and per-image flattened cosine (official code) are different losses."""
     query = _feats()
     out = _output(query, teacher=_feats())
-    assert float(DualDistillationLoss(reduction="location")(out)["tsd"]) != pytest.approx(
-        float(DualDistillationLoss(reduction="flatten")(out)["tsd"]), rel=1e-3
+    assert float(DualDistillationLoss(reduction="location").terms(out)["tsd"]) != pytest.approx(
+        float(DualDistillationLoss(reduction="flatten").terms(out)["tsd"]), rel=1e-3
     )
 
 
@@ -78,7 +78,7 @@ def test_student_learns_its_signed_feature_teacher_with_the_bundle_defaults(tmp_
     model.train()
     for _ in range(10):
         for batch in loader:
-            losses = loss_fn(model(batch["query"], batch["support"]))
+            losses = loss_fn.terms(model(batch["query"], batch["support"]))
             optimizer.zero_grad()
             losses["loss"].backward()
             optimizer.step()

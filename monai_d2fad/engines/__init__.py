@@ -2,15 +2,24 @@
 
 from monai_d2fad.engines.checkpoint_saver import AtomicCheckpointSaver, AtomicDiskSaver
 from monai_d2fad.engines.evaluator import EvaluationDataset, EvaluationSet, FewShotEvaluator, evaluation_sets
-from monai_d2fad.engines.trainer import EpisodicTrainer, resume_from_latest
+from monai_d2fad.engines.trainer import (
+    EpisodeBatch,
+    EpisodicTrainer,
+    LossTermsHandler,
+    resume_from_latest,
+    scalar_output,
+)
 
 __all__ = [
     "AtomicCheckpointSaver",
     "AtomicDiskSaver",
+    "EpisodeBatch",
     "EpisodicTrainer",
     "EvaluationDataset",
     "EvaluationSet",
     "FewShotEvaluator",
+    "LossTermsHandler",
     "evaluation_sets",
     "resume_from_latest",
+    "scalar_output",
 ]

@@ -1,77 +1,72 @@
-"""Episodic dual-distillation training on MONAI's ``SupervisedTrainer``."""
+"""Episodic dual-distillation training on MONAI's ``SupervisedTrainer``, through its extension points."""
 
 from __future__ import annotations
 
 import logging
 import os
-from contextlib import nullcontext
 
 import torch
 from ignite.engine import Events
 from monai.engines import SupervisedTrainer, Workflow
-from monai.engines.utils import IterationEvents
+from monai.engines.utils import IterationEvents, PrepareBatch
 from monai.handlers import CheckpointLoader, CheckpointSaver
 from monai.utils import convert_to_tensor
 from monai.utils.enums import CommonKeys as Keys
 
 from monai_d2fad.checkpoint import latest_checkpoint, read_checkpoint
 
-__all__ = ["EpisodicTrainer", "resume_from_latest"]
+__all__ = ["EpisodeBatch", "EpisodicTrainer", "LossTermsHandler", "resume_from_latest", "scalar_output"]
 
 logger = logging.getLogger(__name__)
 
 
+class EpisodeBatch(PrepareBatch):
+    """MONAI's ``prepare_batch`` for episodes ``{"query", "support"}`` (images, or lists of cached teacher features,
+    see ``data.TeacherFeatureCache``): the queries are the inputs, there is no target, and the references go to the
+    network as its second input (``inferer(query, network, support)``)."""
+
+    def __call__(self, batchdata: dict, device=None, non_blocking: bool = False, **kwargs):
+        query, support = (convert_to_tensor(batchdata[k], device=device) for k in ("query", "support"))
+        return query, None, (support,), {}
+
+
+class LossTermsHandler:
+    """Puts the loss terms of each iteration (``tsd``, ``ssd``: ``DualDistillationLoss.last_terms``) and the learning
+    rate ``lr`` into ``engine.state.output``, beside MONAI's ``loss``, for the stats and TensorBoard handlers."""
+
+    def attach(self, engine: SupervisedTrainer) -> None:
+        # MONAI fires MODEL_COMPLETED at the end of each iteration, before any ITERATION_COMPLETED handler logs
+        engine.add_event_handler(IterationEvents.MODEL_COMPLETED, self)
+
+    def __call__(self, engine: SupervisedTrainer) -> None:
+        terms = getattr(engine.loss_function, "last_terms", {})
+        engine.state.output.update({k: float(v) for k, v in terms.items()})
+        engine.state.output["lr"] = engine.optimizer.param_groups[0]["lr"]
+
+
+def scalar_output(output: dict) -> dict[str, float]:
+    """The scalars of a training iteration's output (``loss``, ``tsd``, ``ssd``, ``lr``), for ``StatsHandler`` and
+    ``TensorBoardStatsHandler`` (``output_transform``); MONAI's output also holds the batch and the prediction."""
+    return {k: float(torch.as_tensor(output[k]).detach()) for k in (Keys.LOSS, "tsd", "ssd", "lr") if k in output}
+
+
 class EpisodicTrainer(SupervisedTrainer):
-    """Trains D²4FAD on batches ``{"query": [B,3,H,W], "support": [B,K,3,H,W]}`` (or the teacher's cached features).
+    """MONAI's ``SupervisedTrainer`` for episodes ``{"query": [B,3,H,W], "support": [B,K,3,H,W]}``.
 
-    One iteration: ``inferer(query, network, support)`` (teacher and student on query and supports in one batch;
-    MONAI's ``SimpleInferer`` by default), then ``loss_function(output)`` (a ``DualDistillationLoss``), then
-    backward into the parameters that require gradients (student and learn-to-weight; the teacher is frozen).
-    AMP applies on CUDA only. ``engine.state.output`` holds ``loss``, ``tsd``, ``ssd`` and the learning rate ``lr``,
-    so that stats and TensorBoard handlers log all of them.
-    At every epoch start the episode dataset (if it has ``set_epoch``) re-draws its supports.
-
-    Arguments are those of ``SupervisedTrainer``; ``decollate`` defaults to False (outputs are scalars).
+    Its defaults: ``prepare_batch=EpisodeBatch()`` (the references as the network's second input), no decollation
+    (outputs are scalars), a ``LossTermsHandler``; the loss is a ``DualDistillationLoss`` (a tensor, as MONAI calls
+    it). At every epoch start the episode dataset (if it has ``set_epoch``) re-draws its supports. AMP applies on
+    CUDA only. Other arguments are those of ``SupervisedTrainer``.
     """
 
-    def __init__(self, *args, decollate: bool = False, **kwargs):
-        super().__init__(*args, decollate=decollate, **kwargs)
+    def __init__(self, *args, decollate: bool = False, prepare_batch: PrepareBatch | None = None, **kwargs):
+        super().__init__(*args, decollate=decollate, prepare_batch=prepare_batch or EpisodeBatch(), **kwargs)
         if self.amp and torch.device(self.state.device).type != "cuda":
             self.amp = False  # fp16 autocast with a GradScaler (created in run()) is for CUDA
         dataset = getattr(self.data_loader, "dataset", None)
         if hasattr(dataset, "set_epoch"):
             self.add_event_handler(Events.EPOCH_STARTED, lambda engine: dataset.set_epoch(engine.state.epoch - 1))
-
-    def _iteration(self, engine: EpisodicTrainer, batchdata: dict) -> dict:
-        if batchdata is None:
-            raise ValueError("Must provide batch data for current iteration.")
-        # images, or lists of cached teacher features (see data.TeacherFeatureCache)
-        query, support = (convert_to_tensor(batchdata[k], device=engine.state.device) for k in ("query", "support"))
-        engine.network.train()
-        engine.optimizer.zero_grad(set_to_none=engine.optim_set_to_none)
-        autocast = torch.autocast("cuda", **engine.amp_kwargs) if engine.amp else nullcontext()
-        with autocast:
-            output = engine.inferer(query, engine.network, support)
-            engine.fire_event(IterationEvents.FORWARD_COMPLETED)
-            losses = engine.loss_function(output)
-            engine.fire_event(IterationEvents.LOSS_COMPLETED)
-        if engine.amp and engine.scaler is not None:
-            engine.scaler.scale(losses["loss"]).backward()
-            engine.fire_event(IterationEvents.BACKWARD_COMPLETED)
-            engine.scaler.step(engine.optimizer)
-            engine.scaler.update()
-        else:
-            losses["loss"].backward()
-            engine.fire_event(IterationEvents.BACKWARD_COMPLETED)
-            engine.optimizer.step()
-        engine.fire_event(IterationEvents.MODEL_COMPLETED)
-        engine.state.output = {
-            Keys.LOSS: losses["loss"].detach(),
-            "tsd": losses["tsd"],
-            "ssd": losses["ssd"],
-            "lr": engine.optimizer.param_groups[0]["lr"],
-        }
-        return engine.state.output
+        LossTermsHandler().attach(self)
 
 
 def resume_from_latest(

@@ -14,6 +14,7 @@ from monai.bundle import ConfigWorkflow, ckpt_export, verify_metadata
 from monai.metrics import compute_roc_auc
 
 from monai_d2fad.data import make_synthetic_tasks
+from monai_d2fad.protocol.training import training_scalars
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 BUNDLE = os.path.join(ROOT, "bundles", "d2fad_fewshot")
@@ -76,6 +77,8 @@ def test_train_resume_evaluate_infer(tmp_path, tasks_dir):
     models = os.path.join(out, "models")
     assert {"checkpoint_epoch=1.pt", "model.pt", "model_final.pt"} <= set(os.listdir(models))
     assert any(f.startswith("events.out.tfevents") for f in os.listdir(os.path.join(out, "tensorboard")))
+    logged = training_scalars(out, ("loss", "tsd", "ssd", "lr", "val_auroc"))  # every iteration's terms, by handler
+    assert set(logged) == {"loss", "tsd", "ssd", "lr", "val_auroc"} and len(logged["tsd"]) == len(logged["loss"]) > 1
     results = json.load(open(os.path.join(out, "test_results.json")))
     assert 0.0 <= results["mean"]["auroc"] <= 1.0 and len(results["per_set"]) == 2  # demo: 2 support seeds
 

@@ -1,10 +1,11 @@
+import pytest
 import torch
 from ignite.engine import Events
 from monai.data import DataLoader
 from monai.handlers import ValidationHandler
 
 from monai_d2fad.data import EpisodeDataset, discover_tasks, leave_one_task_out, make_synthetic_tasks
-from monai_d2fad.engines import EpisodicTrainer, EvaluationDataset, FewShotEvaluator, evaluation_sets
+from monai_d2fad.engines import EpisodicTrainer, EvaluationDataset, FewShotEvaluator, evaluation_sets, scalar_output
 from monai_d2fad.losses import DualDistillationLoss
 from monai_d2fad.networks import D2FAD
 
@@ -33,7 +34,9 @@ def test_trainer_logs_losses_redraws_episodes_and_freezes_teacher(tmp_path):
     epochs_seen = []
     trainer.add_event_handler(Events.EPOCH_STARTED, lambda e: epochs_seen.append(episodes.epoch))
     trainer.run()
-    assert set(trainer.state.output) == {"loss", "tsd", "ssd", "lr"}
+    scalars = scalar_output(trainer.state.output)  # MONAI's loss, the handler's terms and learning rate
+    assert set(scalars) == {"loss", "tsd", "ssd", "lr"} and all(isinstance(v, float) for v in scalars.values())
+    assert scalars["loss"] == pytest.approx(scalars["tsd"] + scalars["ssd"], rel=1e-5)  # lam = 1
     assert epochs_seen == [0, 1]
     assert all(torch.equal(v, net.teacher.state_dict()[k]) for k, v in teacher_before.items())
 

@@ -18,7 +18,7 @@ def test_teacher_frozen_after_model_train():
     model = D2FAD("resnet18", teacher_weights=None).train()
     assert not model.teacher.training and model.student.training
     out = model(torch.rand(2, 3, 64, 64), torch.rand(2, 2, 3, 64, 64))
-    DualDistillationLoss()(out)["loss"].backward()
+    DualDistillationLoss()(out).backward()
     assert all(p.grad is None for p in model.teacher.parameters())
     assert any(p.grad is not None for p in model.student.parameters())
     assert any(p.grad is not None for p in model.l2w.parameters())
@@ -34,14 +34,14 @@ def test_one_optimiser_step_lowers_the_loss(l2w):
     # batch norm in train mode depends on the batch; compare the same batch before and after in eval mode
     model.eval()
     with torch.no_grad():
-        before = float(loss_fn(model(query, support))["loss"])
+        before = float(loss_fn(model(query, support)))
     model.train()
     opt.zero_grad()
-    loss_fn(model(query, support))["loss"].backward()
+    loss_fn(model(query, support)).backward()
     opt.step()
     model.eval()
     with torch.no_grad():
-        after = float(loss_fn(model(query, support))["loss"])
+        after = float(loss_fn(model(query, support)))
     assert after < before
 
 
