@@ -1,6 +1,7 @@
 """Task folders, image loading and caching, K-shot support lists, episodes and synthetic demo tasks."""
 
 from monai_d2fad.data.episodes import EpisodeDataset
+from monai_d2fad.data.evaluation import EvaluationDataset, EvaluationSet, evaluation_sets
 from monai_d2fad.data.features import TeacherFeatureCache
 from monai_d2fad.data.images import ImageDataset, ReadImaged, expand_slices, load_image
 from monai_d2fad.data.support import draw_support, read_support_list, support_list_path, write_support_lists
@@ -10,6 +11,8 @@ from monai_d2fad.data.tasks import Task, discover_tasks, folder_items, leave_one
 __all__ = [
     "SYNTHETIC_TASKS",
     "EpisodeDataset",
+    "EvaluationDataset",
+    "EvaluationSet",
     "ImageDataset",
     "ReadImaged",
     "Task",
@@ -17,6 +20,7 @@ __all__ = [
     "discover_or_make_synthetic",
     "discover_tasks",
     "draw_support",
+    "evaluation_sets",
     "expand_slices",
     "folder_items",
     "leave_one_task_out",

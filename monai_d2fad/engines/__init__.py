@@ -1,7 +1,7 @@
 """Ignite/MONAI engines: episodic dual-distillation training and few-shot evaluation."""
 
 from monai_d2fad.engines.checkpoint_saver import AtomicCheckpointSaver, AtomicDiskSaver
-from monai_d2fad.engines.evaluator import EvaluationDataset, EvaluationSet, FewShotEvaluator, evaluation_sets
+from monai_d2fad.engines.evaluator import FewShotEvaluator
 from monai_d2fad.engines.trainer import (
     EpisodeBatch,
     EpisodicTrainer,
@@ -15,11 +15,8 @@ __all__ = [
     "AtomicDiskSaver",
     "EpisodeBatch",
     "EpisodicTrainer",
-    "EvaluationDataset",
-    "EvaluationSet",
     "FewShotEvaluator",
     "LossTermsHandler",
-    "evaluation_sets",
     "resume_from_latest",
     "scalar_output",
 ]

@@ -9,9 +9,9 @@ from collections.abc import Sequence
 
 import torch
 
+from monai_d2fad.data.evaluation import EvaluationSet, evaluation_sets
 from monai_d2fad.data.images import ImageDataset
 from monai_d2fad.data.tasks import Task, leave_one_task_out
-from monai_d2fad.engines.evaluator import EvaluationSet, evaluation_sets
 from monai_d2fad.methods import FewShotMethod
 from monai_d2fad.protocol.config import GLOBAL_METHOD, ProtocolConfig, slug
 from monai_d2fad.protocol.evaluation import SetScores, score_sets

@@ -9,8 +9,8 @@ import torch
 from scipy.ndimage import gaussian_filter1d
 from tqdm import tqdm
 
+from monai_d2fad.data.evaluation import EvaluationSet
 from monai_d2fad.data.images import ImageDataset, ReadImaged
-from monai_d2fad.engines.evaluator import EvaluationSet
 from monai_d2fad.methods.base import FewShotMethod
 from monai_d2fad.metrics import anomaly_metrics
 

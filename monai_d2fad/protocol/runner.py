@@ -14,7 +14,7 @@ import os
 import torch
 
 from monai_d2fad.checkpoint import load_checkpoint
-from monai_d2fad.engines.evaluator import evaluation_sets
+from monai_d2fad.data.evaluation import evaluation_sets
 from monai_d2fad.methods import D2FADMethod, FewShotMethod, ImageNearestNeighbour, PatchCore, RD4ADPerTask
 from monai_d2fad.networks.d2fad import D2FAD
 from monai_d2fad.outputs import OutputLock

@@ -7,8 +7,8 @@ from collections.abc import Sequence
 
 import torch
 
+from monai_d2fad.data.evaluation import EvaluationSet
 from monai_d2fad.data.images import ImageDataset
-from monai_d2fad.engines.evaluator import EvaluationSet
 from monai_d2fad.methods.d2fad import D2FADMethod
 from monai_d2fad.metrics import anomaly_metrics
 from monai_d2fad.protocol.evaluation import read_images

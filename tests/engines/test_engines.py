@@ -4,8 +4,15 @@ from ignite.engine import Events
 from monai.data import DataLoader
 from monai.handlers import ValidationHandler
 
-from monai_d2fad.data import EpisodeDataset, discover_tasks, leave_one_task_out, make_synthetic_tasks
-from monai_d2fad.engines import EpisodicTrainer, EvaluationDataset, FewShotEvaluator, evaluation_sets, scalar_output
+from monai_d2fad.data import (
+    EpisodeDataset,
+    EvaluationDataset,
+    discover_tasks,
+    evaluation_sets,
+    leave_one_task_out,
+    make_synthetic_tasks,
+)
+from monai_d2fad.engines import EpisodicTrainer, FewShotEvaluator, scalar_output
 from monai_d2fad.losses import DualDistillationLoss
 from monai_d2fad.networks import D2FAD
 
