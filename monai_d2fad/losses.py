@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import torch
+from monai.utils import look_up_option
 from torch import nn
 
 from monai_d2fad.networks.d2fad import D2FADOutput
 from monai_d2fad.scoring import cosine_distance, support_distance
 
-__all__ = ["DualDistillationLoss"]
+__all__ = ["LOSS_REDUCTIONS", "DualDistillationLoss"]
+
+LOSS_REDUCTIONS = ("location", "flatten")
 
 
 class DualDistillationLoss(nn.Module):
@@ -33,8 +36,7 @@ class DualDistillationLoss(nn.Module):
         super().__init__()
         if not (tsd or ssd):
             raise ValueError("at least one of tsd and ssd must be on")
-        if reduction not in ("location", "flatten"):
-            raise ValueError(f"unknown reduction {reduction!r}; choose 'location' or 'flatten'")
+        reduction = look_up_option(reduction, LOSS_REDUCTIONS)
         self.lam, self.use_tsd, self.use_ssd = float(lam), tsd, ssd
         self.flatten = reduction == "flatten"
         self.last_terms: dict[str, torch.Tensor] = {}

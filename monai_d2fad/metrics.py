@@ -8,6 +8,7 @@ from collections.abc import Callable, Sequence
 import torch
 from ignite.metrics import Metric
 from monai.metrics import compute_roc_auc
+from monai.utils import look_up_option
 
 __all__ = ["METRIC_NAMES", "FewShotMetric", "anomaly_metrics", "best_f1_threshold", "roc_curve"]
 
@@ -84,9 +85,7 @@ class FewShotMetric(Metric):
     def __init__(
         self, name: str = "auroc", output_transform: Callable = lambda x: x, device: str | torch.device = "cpu"
     ):
-        if name not in METRIC_NAMES:
-            raise ValueError(f"unknown metric {name!r}; choose one of {METRIC_NAMES}")
-        self.name = name
+        self.name = look_up_option(name, METRIC_NAMES)
         self.results: dict[str, dict[str, float]] = {}
         super().__init__(output_transform=output_transform, device=device)
 

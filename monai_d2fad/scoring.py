@@ -11,6 +11,7 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 from monai.networks.layers.simplelayers import gaussian_1d, separable_filtering
+from monai.utils import look_up_option
 
 __all__ = [
     "anomaly_map",
@@ -22,6 +23,7 @@ __all__ = [
 ]
 
 MAP_COMBINE = ("sum", "product")
+AGGREGATES = ("feature", "distance")
 IMAGE_SCORES = ("mean", "max")
 
 
@@ -49,12 +51,10 @@ def support_distance(
     ``aggregate="feature"``: distance to the weighted support feature (Eq. 5);
     ``aggregate="distance"``: weighted mean of the distances to each support (Eq. 2 with equal weights).
     """
-    if aggregate == "feature":
+    if look_up_option(aggregate, AGGREGATES) == "feature":
         return cosine_distance(query, weighted_support(support, weights), flatten)
-    if aggregate == "distance":
-        d = cosine_distance(query.unsqueeze(1), support, flatten)  # [B, K, ...]
-        return (weights.view(*weights.shape, *([1] * (d.dim() - 2))) * d).sum(1)
-    raise ValueError(f"unknown aggregate {aggregate!r}; choose 'feature' or 'distance'")
+    d = cosine_distance(query.unsqueeze(1), support, flatten)  # [B, K, ...]
+    return (weights.view(*weights.shape, *([1] * (d.dim() - 2))) * d).sum(1)
 
 
 def gaussian_blur(maps: torch.Tensor, sigma: float) -> torch.Tensor:
@@ -67,8 +67,7 @@ def anomaly_map(
     distances: Sequence[torch.Tensor], size: Sequence[int], combine: str = "sum", sigma: float = 4.0
 ) -> torch.Tensor:
     """Upsample per-scale distance maps ``[B, h, w]`` to ``size``, combine them, blur: ``[B, 1, H, W]``."""
-    if combine not in MAP_COMBINE:
-        raise ValueError(f"unknown map combine {combine!r}; choose one of {MAP_COMBINE}")
+    combine = look_up_option(combine, MAP_COMBINE)
     up = [
         F.interpolate(d.unsqueeze(1).float(), size=tuple(size), mode="bilinear", align_corners=True) for d in distances
     ]
@@ -95,8 +94,5 @@ def global_discrepancy(query: Sequence[torch.Tensor], support: Sequence[torch.Te
 
 def image_score(maps: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
     """One score per image: ``mean`` of the map (paper) or its ``max`` (official code)."""
-    if reduction == "mean":
-        return maps.flatten(1).mean(1)
-    if reduction == "max":
-        return maps.flatten(1).amax(1)
-    raise ValueError(f"unknown image score {reduction!r}; choose one of {IMAGE_SCORES}")
+    flat = maps.flatten(1)
+    return flat.mean(1) if look_up_option(reduction, IMAGE_SCORES) == "mean" else flat.amax(1)

@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 import torch
 from monai.data import CacheDataset, PersistentDataset
 from monai.transforms import Compose, Transform
+from monai.utils import look_up_option
 
 from monai_d2fad.transforms.io import (
     ITK_EXTENSIONS,
@@ -41,6 +42,7 @@ def _pipeline(modality: str | None, image_size: int, preset: tuple) -> Compose:
 
 
 VOLUME_EXTENSIONS = NIFTI_EXTENSIONS + ITK_EXTENSIONS
+ON_ERROR = ("raise", "skip")
 
 
 def expand_slices(items: Sequence[Mapping], slice_axis: int = -1) -> list[dict]:
@@ -78,8 +80,7 @@ class ReadImaged(Transform):
     """
 
     def __init__(self, image_size: int = 128, modality: str | None = None, on_error: str = "raise", **preset):
-        if on_error not in ("raise", "skip"):
-            raise ValueError(f"unknown on_error {on_error!r}; choose 'raise' or 'skip'")
+        on_error = look_up_option(on_error, ON_ERROR)
         self.image_size, self.default, self.on_error, self.preset = image_size, modality, on_error, preset
         self._pipelines: dict[str, Compose] = {}
 

@@ -13,6 +13,7 @@ import tempfile
 from collections.abc import Callable, Sequence
 
 import numpy as np
+from monai.utils import look_up_option
 from PIL import Image
 
 from monai_d2fad.data.tasks import Task, discover_tasks, looks_like_task
@@ -98,9 +99,8 @@ def make_synthetic_tasks(
     so that processes writing at the same time (e.g. DDP ranks) never see a half-written task.
     Returns the task folders.
     """
-    unknown = [n for n in names if n not in PATTERNS]
-    if unknown:
-        raise ValueError(f"unknown synthetic tasks {unknown}; choose from {SYNTHETIC_TASKS}")
+    for name in names:
+        look_up_option(name, PATTERNS)
     folders = []
     for t, name in enumerate(names):
         task_dir = os.path.join(root, name)

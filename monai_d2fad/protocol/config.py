@@ -116,12 +116,10 @@ class ProtocolConfig:
             value = getattr(self, name)
             setattr(self, name, None if value is None else _words(value))
         self.teacher_weights = None if self.teacher_weights in (None, "none") else self.teacher_weights
-        unknown = [m for m in self.methods if m not in METHODS]
-        if unknown:
-            raise ValueError(f"unknown methods {unknown}; choose from {list(METHODS)}")
-        unknown = [a for a in self.ablations if a not in ABLATIONS]
-        if unknown:
-            raise ValueError(f"unknown ablations {unknown}; choose from {sorted(ABLATIONS)}")
+        for method in self.methods:
+            look_up_option(method, METHODS)
+        for ablation in self.ablations:
+            look_up_option(ablation, ABLATIONS)
         if (self.ablations or "d2fad_global" in self.methods) and "d2fad" not in self.methods:
             raise ValueError("ablations and d2fad_global are D²4FAD variants: keep 'd2fad' in the methods")
         for evaluation in self.evaluations:

@@ -15,6 +15,7 @@ import torch
 from monai.config import KeysCollection
 from monai.data import ITKReader, NibabelReader, PILReader, PydicomReader
 from monai.transforms import LoadImage, MapTransform, ScaleIntensityRange, ScaleIntensityRangePercentiles
+from monai.utils import look_up_option
 from PIL import Image
 
 __all__ = ["IMAGE_EXTENSIONS", "ImageReadError", "LoadMedicalImaged", "ScaleToUnitd", "reraise_read_errors"]
@@ -35,6 +36,7 @@ PIL_CONVERT = {
     "LA": "L",
     "1": "L",
 }
+INTENSITY_MODES = ("auto", "percentile", "window")
 DICOM_TAGS = {"photometric": "00280004", "bits_stored": "00280101", "center": "00281050", "width": "00281051"}
 
 
@@ -217,8 +219,7 @@ class ScaleToUnitd(MapTransform):
         allow_missing_keys: bool = False,
     ):
         super().__init__(keys, allow_missing_keys)
-        if mode not in ("auto", "percentile", "window"):
-            raise ValueError(f"unknown intensity mode {mode!r}; choose 'auto', 'percentile' or 'window'")
+        mode = look_up_option(mode, INTENSITY_MODES)
         if mode == "window" and window is None:
             raise ValueError("mode='window' needs window=(center, width)")
         self.mode, self.percentiles, self.window = mode, tuple(percentiles), window

@@ -19,6 +19,7 @@ from monai.transforms import (
     Resize,
     SpatialPadd,
 )
+from monai.utils import look_up_option
 
 from monai_d2fad.transforms.io import LoadMedicalImaged, ScaleToUnitd
 
@@ -55,9 +56,7 @@ def normalize_modality(modality: str | None) -> str:
         return "generic"
     key = str(modality).strip().lower()
     key = ALIASES.get(key, key)
-    if key not in MODALITIES:
-        raise ValueError(f"unknown modality {modality!r}; choose one of {MODALITIES}")
-    return key
+    return look_up_option(key, MODALITIES)
 
 
 class HEStainNormalized(MapTransform):

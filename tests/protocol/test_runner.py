@@ -138,8 +138,8 @@ def test_report_lists_only_the_variants_that_were_run(synthetic_dir, tmp_path):
 @pytest.mark.parametrize(
     "kw, message",
     [
-        ({"methods": ["magic"]}, "unknown methods"),
-        ({"ablations": ["everything"]}, "unknown ablations"),
+        ({"methods": ["magic"]}, "Unsupported option 'magic'"),
+        ({"ablations": ["everything"]}, "Unsupported option 'everything'"),
         ({"shots": [0]}, "K >= 1"),
         ({"checkpoint": "missing.pt"}, "does not exist"),
     ],

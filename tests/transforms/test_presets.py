@@ -74,5 +74,5 @@ def test_stain_normalisation_runs_on_he_like_tile(tmp_path):
 def test_modality_names():
     assert normalize_modality("X-ray") == "xray" and normalize_modality("MRI") == "mri"
     assert normalize_modality("fundus photo") == "fundus" and normalize_modality(None) == "generic"
-    with pytest.raises(ValueError, match="unknown modality"):
+    with pytest.raises(ValueError, match="Unsupported option 'ultrasound-3d'"):
         normalize_modality("ultrasound-3d")
