@@ -27,10 +27,9 @@ from monai_d2fad.data.images import ReadImaged, expand_slices
 from monai_d2fad.data.tasks import list_images
 from monai_d2fad.options import add_output_options, add_task_options, add_threshold_options, command_main
 from monai_d2fad.outputs import OutputLockedError, check_overwrite, staged_outputs
-from monai_d2fad.scoring import image_score
 from monai_d2fad.task_package import TaskPackage, task_from_args
 from monai_d2fad.transforms.io import ImageReadError
-from monai_d2fad.visualize import save_png, threshold_overlay
+from monai_d2fad.visualize import save_png
 
 __all__ = ["PredictionDataset", "add_arguments", "main", "predict", "run"]
 
@@ -122,18 +121,17 @@ def predict(
                     images = images.contiguous(memory_format=torch.channels_last)
                 with torch.inference_mode(), autocast:
                     maps = scorer(images).float()
-                scores = image_score(maps, detector.image_score).cpu()
-                views = threshold_overlay(images.float().cpu(), maps.cpu(), threshold) if heatmaps else None
+                judged = package.judge(images, maps, overlays=heatmaps)
                 for i, (path, slice_index) in enumerate(zip(batch["path"], batch["slice"])):
-                    score = float(scores[i])
+                    score = float(judged.scores[i])
                     if not math.isfinite(score):  # e.g. an fp16 overflow: never call it normal
                         skipped.append({"path": path, "slice": slice_index, "reason": f"{path}: score is {score}"})
                         continue
                     name = ""
                     if heatmaps:
                         name = os.path.join("heatmaps", _heatmap_name(path, slice_index, input_path))
-                        save_png(views[i], os.path.join(staging, name))
-                    is_anomalous = score >= threshold
+                        save_png(judged.overlays[i], os.path.join(staging, name))
+                    is_anomalous = bool(judged.anomalous[i])
                     writer.writerow(
                         [path, "" if slice_index is None else slice_index, f"{score:.6g}", int(is_anomalous), name]
                     )

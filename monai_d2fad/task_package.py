@@ -25,9 +25,12 @@ from monai_d2fad.inference import FewShotDetector, support_paths
 from monai_d2fad.networks.d2fad import D2FAD
 from monai_d2fad.options import add_output_options, add_task_options, add_threshold_options, command_main
 from monai_d2fad.outputs import atomic_write, check_overwrite
+from monai_d2fad.scoring import image_score
+from monai_d2fad.visualize import threshold_overlay
 
 __all__ = [
     "PACKAGE_FORMAT",
+    "Judgement",
     "TaskPackage",
     "add_arguments",
     "build_task_package",
@@ -44,6 +47,17 @@ PACKAGE_FORMAT = "monai_d2fad.task_package/1"
 
 
 @dataclass
+class Judgement:
+    """What every app shows for a batch: image scores ``[B]``, decisions ``[B]`` (score >= threshold), the anomaly
+    maps ``[B, 1, H, W]`` and their overlays ``[B, 3, H, W]`` on the task's fixed colour scale (or None)."""
+
+    scores: torch.Tensor
+    anomalous: torch.Tensor
+    maps: torch.Tensor
+    overlays: torch.Tensor | None
+
+
+@dataclass
 class TaskPackage:
     """A loaded package: a ready ``detector`` and how to preprocess and decide."""
 
@@ -52,6 +66,15 @@ class TaskPackage:
     image_size: int
     threshold: dict
     support_files: list[str]
+
+    def judge(self, images: torch.Tensor, maps: torch.Tensor, overlays: bool = True) -> Judgement:
+        """Score, decide and colour preprocessed ``images`` ``[B, 3, S, S]`` from their anomaly ``maps``: the one
+        score -> decision -> overlay path of predict, the Deploy report and the Label task (on CPU tensors)."""
+        maps = maps.float().cpu()
+        scores = image_score(maps, self.detector.image_score)
+        threshold = float(self.threshold["value"])
+        views = threshold_overlay(images.float().cpu(), maps, threshold) if overlays else None
+        return Judgement(scores, scores >= threshold, maps, views)
 
 
 def _load_references(support_files: list[str], modality: str | None, image_size: int) -> torch.Tensor:

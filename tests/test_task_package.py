@@ -1,4 +1,5 @@
 import json
+import os
 
 import pytest
 import torch
@@ -40,3 +41,14 @@ def test_a_package_with_a_nan_threshold_is_refused(tmp_path, task_package_file):
     torch.save(content, path)
     with pytest.raises(ValueError, match=r"the threshold of .*t.task.pt is nan, not a finite number"):
         load_task_package(path)
+
+
+def test_judge_is_the_detectors_score_and_the_packages_threshold(task_package_file, references):
+    package = load_task_package(task_package_file("--threshold", "0.5"))
+    images = torch.stack(
+        [load_image(os.path.join(references, f), image_size=64) for f in sorted(os.listdir(references))]
+    )
+    scores, maps = package.detector.score(images)
+    judged = package.judge(images, maps)
+    assert torch.allclose(judged.scores, scores) and torch.equal(judged.anomalous, scores >= 0.5)
+    assert judged.overlays.shape == (3, 3, 64, 64) and package.judge(images, maps, overlays=False).overlays is None

@@ -13,9 +13,8 @@ from dataclasses import asdict, dataclass
 
 import torch
 
-from monai_d2fad.scoring import image_score
 from monai_d2fad.task_package import TaskPackage
-from monai_d2fad.visualize import save_png, threshold_overlay
+from monai_d2fad.visualize import save_png
 
 __all__ = ["OUTPUTS", "AnomalyReport", "ImageResult", "check_output"]
 
@@ -66,13 +65,12 @@ class AnomalyReport:
         for start in range(0, len(images), self.batch_size):
             batch = images[start : start + self.batch_size].to(detector.device)
             with torch.inference_mode():
-                maps = detector(batch).float()
-            scores = image_score(maps, detector.image_score).cpu()
-            self.overlays += list(threshold_overlay(batch.float().cpu(), maps.cpu(), self.threshold))
-            for i, score in enumerate(scores.tolist(), start):
+                judged = self.package.judge(batch, detector(batch))
+            self.overlays += list(judged.overlays)
+            for i, (score, anomalous) in enumerate(zip(judged.scores.tolist(), judged.anomalous.tolist()), start):
                 name = os.path.basename(sources[i]) + ("" if slices[i] is None else f" slice {slices[i]}")
                 heatmap = f"heatmaps/{i:04d}.png"
-                self.results.append(ImageResult(name, sources[i], slices[i], score, score >= self.threshold, heatmap))
+                self.results.append(ImageResult(name, sources[i], slices[i], score, anomalous, heatmap))
         return self
 
     @property

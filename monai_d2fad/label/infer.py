@@ -14,9 +14,8 @@ from monailabel.tasks.infer.basic_infer import BasicInferTask
 from PIL import Image
 
 from monai_d2fad.data.images import ReadImaged
-from monai_d2fad.scoring import image_score
 from monai_d2fad.task_package import TaskPackage, load_task_package
-from monai_d2fad.visualize import save_png, threshold_overlay
+from monai_d2fad.visualize import save_png
 
 __all__ = ["D2FADInferTask"]
 
@@ -77,18 +76,14 @@ class D2FADInferTask(BasicInferTask):
     def writer(self, data: dict[str, Any], extension=None, dtype=None) -> tuple[str, dict]:
         """Write the mask (1 = anomaly) and the overlay in a temporary folder; return the mask and the JSON."""
         package, maps = self.package, data[self.output_label_key]
-        threshold = float(package.threshold["value"])
-        score = float(image_score(maps[None], package.detector.image_score))
+        judged = package.judge(data[self.input_key][None], maps[None])
         folder = tempfile.mkdtemp(prefix="d2fad-label-")
         mask = os.path.join(folder, "anomaly_mask.png")
-        Image.fromarray((maps[0] >= threshold).numpy().astype(np.uint8)).save(mask)
-        heatmap = save_png(
-            threshold_overlay(data[self.input_key][None], maps[None], threshold)[0],
-            os.path.join(folder, "heatmap.png"),
-        )
+        Image.fromarray((maps[0] >= float(package.threshold["value"])).numpy().astype(np.uint8)).save(mask)
+        heatmap = save_png(judged.overlays[0], os.path.join(folder, "heatmap.png"))
         result = {
-            "score": score,
-            "anomalous": score >= threshold,
+            "score": float(judged.scores[0]),
+            "anomalous": bool(judged.anomalous[0]),
             "threshold": package.threshold,
             "heatmap": heatmap,
             "references": len(package.support_files),
