@@ -20,6 +20,7 @@ import time
 
 import torch
 
+from monai_d2fad.devices import default_device
 from monai_d2fad.options import command_main
 
 __all__ = ["add_arguments", "machine", "main", "measure", "run", "save_report"]
@@ -98,7 +99,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--patterns", nargs="+", choices=PATTERNS, default=list(PATTERNS), help="scoring patterns")
     p.add_argument("--batch_size", type=int, default=16, help="queries per batch")
     p.add_argument("--batches", type=int, default=4, help="timed batches per configuration (after one warm-up)")
-    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu", help="cuda or cpu")
+    p.add_argument("--device", default=str(default_device()), help="cuda or cpu")
     p.add_argument("--output", default=None, help="JSON file for the results")
     p.add_argument("--one", action="store_true", help=argparse.SUPPRESS)  # run a single configuration here
 

@@ -25,6 +25,7 @@ from tqdm import tqdm
 
 from monai_d2fad.data.images import ReadImaged, expand_slices
 from monai_d2fad.data.tasks import list_images
+from monai_d2fad.devices import default_device
 from monai_d2fad.options import add_output_options, add_task_options, add_threshold_options, command_main
 from monai_d2fad.outputs import OutputLockedError, check_overwrite, staged_outputs
 from monai_d2fad.task_package import TaskPackage, task_from_args
@@ -170,7 +171,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_output_options(p, "folder for predictions.csv, summary.json and heatmaps/")
     p.add_argument("--batch_size", type=int, default=16, help="images scored together")
     p.add_argument("--num_workers", type=int, default=0, help="loader processes reading images")
-    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu", help="cuda or cpu")
+    p.add_argument("--device", default=str(default_device()), help="cuda or cpu")
     p.add_argument("--precision", choices=sorted(PRECISIONS), default="fp32", help="autocast on CUDA")
     p.add_argument("--no_channels_last", action="store_true", help="keep NCHW memory layout")
     p.add_argument("--compile", action="store_true", help="torch.compile the scoring network")

@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-import torch
 from monai.deploy.conditions import CountCondition
 from monai.deploy.core import Application
 from monai.deploy.operators import (
@@ -26,6 +25,7 @@ import monai_d2fad
 from monai_d2fad.deploy.inputs import check_dicom_study, input_kind, load_model_path, selection_rules
 from monai_d2fad.deploy.operators import D2FADFolderOperator, D2FADSeriesOperator
 from monai_d2fad.deploy.report import check_output
+from monai_d2fad.devices import default_device
 
 __all__ = ["D2FADApp"]
 
@@ -52,7 +52,7 @@ class D2FADApp(Application):
     def compose(self):
         context = Application.init_app_context(self.argv)
         input_folder, output = Path(context.input_path), Path(context.output_path)
-        device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        device = default_device()
         package = load_model_path(str(context.model_path), device)
         check_output(str(output))
         if input_kind(str(input_folder)) == "files":

@@ -11,10 +11,9 @@ import json
 import logging
 import os
 
-import torch
-
 from monai_d2fad.checkpoint import load_checkpoint
 from monai_d2fad.data.evaluation import evaluation_sets
+from monai_d2fad.devices import default_device
 from monai_d2fad.methods import D2FADMethod, FewShotMethod, ImageNearestNeighbour, PatchCore, RD4ADPerTask
 from monai_d2fad.networks.d2fad import D2FAD
 from monai_d2fad.outputs import OutputLock
@@ -60,10 +59,11 @@ def _run_d2fad(config: ProtocolConfig, run: TaskCells, name: str, overrides: dic
             train_shots = {k: train_k for k in shots}
         model = load_checkpoint(checkpoint)
         if sets:
-            run.evaluate(name, D2FADMethod(model, overrides.get("image_score"), _device()), sets, train_shots, seconds)
+            method = D2FADMethod(model, overrides.get("image_score"), default_device())
+            run.evaluate(name, method, sets, train_shots, seconds)
         if global_sets:
             weight = _global_weight(config, run, model, train_k)
-            method = D2FADMethod(model, None, _device(), global_weight=weight)
+            method = D2FADMethod(model, None, default_device(), global_weight=weight)
             run.evaluate(GLOBAL_METHOD, method, global_sets, train_shots, seconds)
 
 
@@ -78,7 +78,7 @@ def _global_weight(config: ProtocolConfig, run: TaskCells, model: D2FAD, train_k
     key = f"{run.task.name}/train_{train_k}-shot"
     if key not in chosen:
         sets = evaluation_sets(run.train_tasks, "val", train_k, 1, run.support_dir)
-        weight, means = choose_global_weight(D2FADMethod(model, None, _device()), sets, config.image_size)
+        weight, means = choose_global_weight(D2FADMethod(model, None, default_device()), sets, config.image_size)
         chosen[key] = {"weight": weight, "val_auroc": {str(w): round(v, 2) for w, v in means.items()}}
         logger.info(
             "%s: global weight %s chosen on val (mean AUROC by weight %s)", key, weight, chosen[key]["val_auroc"]
@@ -111,16 +111,12 @@ def _bundle_overrides(config: ProtocolConfig, run: TaskCells, train_k: int, base
 
 
 def _baseline(config: ProtocolConfig, key: str) -> FewShotMethod:
-    teacher = {"teacher": config.teacher, "teacher_weights": config.teacher_weights, "device": _device()}
+    teacher = {"teacher": config.teacher, "teacher_weights": config.teacher_weights, "device": default_device()}
     if key == "patchcore":
         return PatchCore(**teacher)
     if key == "rd4ad":
         return RD4ADPerTask(**teacher, steps=config.rd4ad_steps, seed=config.seed)
     return ImageNearestNeighbour(**teacher)
-
-
-def _device() -> torch.device:
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
 def run_protocol(config: ProtocolConfig) -> ResultsFile:
