@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 
 import monai_d2fad
-from monai_d2fad.options import HelpFormatter, add_config_option, apply_config
+from monai_d2fad.options import HelpFormatter, declare
 
 __all__ = ["COMMANDS", "main"]
 
@@ -46,9 +46,7 @@ def _parser(command: str | None, argv: Sequence[str]) -> argparse.ArgumentParser
             continue
         imported = importlib.import_module(module)
         sub.description = imported.__doc__ or summary
-        getattr(imported, options)(sub)
-        add_config_option(sub)
-        apply_config(sub, argv)
+        declare(sub, getattr(imported, options), argv)
     return parser
 
 

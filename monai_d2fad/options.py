@@ -23,6 +23,7 @@ __all__ = [
     "add_threshold_options",
     "apply_config",
     "command_main",
+    "declare",
     "threshold_arg",
 ]
 
@@ -109,6 +110,16 @@ def apply_config(parser: argparse.ArgumentParser, argv: Sequence[str]) -> None:
     parser.set_defaults(**values)
 
 
+def declare(
+    parser: argparse.ArgumentParser, add_arguments: Callable[[argparse.ArgumentParser], None], argv: Sequence[str]
+) -> None:
+    """A command's options on ``parser``: its own (``add_arguments``), ``--config``, and the defaults that ``argv``'s
+    config file gives (``apply_config``)."""
+    add_arguments(parser)
+    add_config_option(parser)
+    apply_config(parser, argv)
+
+
 def command_main(
     description: str | None,
     add_arguments: Callable[[argparse.ArgumentParser], None],
@@ -118,8 +129,6 @@ def command_main(
 ):
     """Parse ``argv`` with the options ``add_arguments`` declares and ``run`` the command."""
     parser = argparse.ArgumentParser(prog=prog, description=description, formatter_class=HelpFormatter)
-    add_arguments(parser)
-    add_config_option(parser)
     argv = list(sys.argv[1:] if argv is None else argv)
-    apply_config(parser, argv)
+    declare(parser, add_arguments, argv)
     return run(parser.parse_args(argv))

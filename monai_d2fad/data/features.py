@@ -17,6 +17,7 @@ import torch
 from tqdm import tqdm
 
 from monai_d2fad.data.images import ImageDataset
+from monai_d2fad.outputs import atomic_write
 
 if TYPE_CHECKING:
     from monai_d2fad.networks.teachers import Teacher
@@ -75,7 +76,6 @@ class TeacherFeatureCache:
             chunks.append([f.to("cpu", self.dtype) for f in self.teacher(batch.to(device))])
         features = [torch.cat(scale) for scale in zip(*chunks)]
         if path:
-            os.makedirs(self.cache_dir, exist_ok=True)
-            torch.save(features, path + ".tmp")
-            os.replace(path + ".tmp", path)
+            with atomic_write(path) as f:
+                torch.save(features, f)
         return features

@@ -13,6 +13,7 @@ from monai_d2fad.data.evaluation import EvaluationSet, evaluation_sets
 from monai_d2fad.data.images import ImageDataset
 from monai_d2fad.data.tasks import Task, leave_one_task_out
 from monai_d2fad.methods import FewShotMethod
+from monai_d2fad.outputs import atomic_write
 from monai_d2fad.protocol.config import GLOBAL_METHOD, ProtocolConfig, slug
 from monai_d2fad.protocol.evaluation import SetScores, score_sets
 from monai_d2fad.protocol.results import ResultsFile
@@ -85,7 +86,8 @@ class TaskCells:
         rows = []
         for s in sets:
             result = scored[s.name]
-            torch.save(_score_record(result, self.images, s), self._score_file(name, s))
+            with atomic_write(self._score_file(name, s)) as f:  # a kill leaves the old file or none, never half
+                torch.save(_score_record(result, self.images, s), f)
             for evaluation in _evaluations(self.config, name):
                 if self.results.done(name, self.task.name, _shots(s), _seed(s), evaluation):
                     continue
@@ -109,9 +111,7 @@ class TaskCells:
         self.results.add(rows)
 
     def _score_file(self, method: str, s: EvaluationSet) -> str:
-        path = score_file(self.config.output, method, self.task.name, _shots(s), _seed(s))
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        return path
+        return score_file(self.config.output, method, self.task.name, _shots(s), _seed(s))
 
 
 def _evaluations(config: ProtocolConfig, method: str) -> list[str]:
