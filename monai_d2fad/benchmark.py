@@ -32,7 +32,7 @@ def measure(
     teacher: str, image_size: int, shots: int, pattern: str, batch_size: int, batches: int, device: str
 ) -> dict:
     """Time ``batches`` batches (after one warm-up) of one configuration in this process."""
-    from monai_d2fad.inference import FewShotDetector
+    from monai_d2fad.methods import D2FADDetector
     from monai_d2fad.networks import D2FAD
 
     torch.manual_seed(0)
@@ -41,7 +41,7 @@ def measure(
     support = torch.rand(shots, 3, image_size, image_size, device=device)
     queries = torch.rand(batches + 1, batch_size, 3, image_size, image_size, device=device)
     if pattern == "cached":
-        detector = FewShotDetector(model).set_support(support)
+        detector = D2FADDetector(model).set_support(support)
         run = detector.score
     else:
 

@@ -1,4 +1,5 @@
-"""``train`` and ``evaluate``: the MONAI Bundle's workflows (``bundles/d2fad_fewshot``) from the command line.
+"""``train`` and ``evaluate``: the MONAI Bundle's workflows (``monai_d2fad/bundles/d2fad_fewshot``, package
+data; ``bundles/`` of a source checkout links to it) from the command line.
 
     monai-d2fad train --output_dir runs/demo --overlay demo
     monai-d2fad train --output_dir runs/cxr --dataset_dir ../shared/data/medfsad --set test_task=chest_xray epochs=8
@@ -13,7 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-from pathlib import Path
+from importlib import resources
 
 from monai.bundle import ConfigWorkflow
 
@@ -21,7 +22,7 @@ from monai_d2fad.options import command_main
 
 __all__ = ["BUNDLE_CONFIGS", "add_evaluate_arguments", "add_train_arguments", "evaluate", "main", "train"]
 
-BUNDLE_CONFIGS = str(Path(__file__).resolve().parents[1] / "bundles" / "d2fad_fewshot" / "configs")
+BUNDLE_CONFIGS = str(resources.files("monai_d2fad") / "bundles" / "d2fad_fewshot" / "configs")  # package data
 
 
 def _override(text: str) -> tuple[str, object]:

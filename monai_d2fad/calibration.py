@@ -13,14 +13,14 @@ import torch
 
 from monai_d2fad.data.images import ImageDataset
 from monai_d2fad.data.tasks import folder_items
-from monai_d2fad.inference import FewShotDetector
+from monai_d2fad.methods.base import Detector
+from monai_d2fad.methods.d2fad import D2FADDetector
 from monai_d2fad.metrics import anomaly_metrics, best_f1_threshold
 
 __all__ = ["calibrate_threshold", "leave_one_out_scores"]
 
 
-@torch.inference_mode()
-def leave_one_out_scores(detector: FewShotDetector, support: torch.Tensor) -> torch.Tensor:
+def leave_one_out_scores(detector: Detector, support: torch.Tensor) -> torch.Tensor:
     """Score of each reference ``support[k]`` against the other K - 1 references (K >= 2)."""
     k = support.shape[0]
     if k < 2:
@@ -28,13 +28,14 @@ def leave_one_out_scores(detector: FewShotDetector, support: torch.Tensor) -> to
     scores = []
     for i in range(k):
         others = torch.cat([support[:i], support[i + 1 :]])
-        held_out = FewShotDetector(detector.model, detector.image_score).set_support(others)
-        scores.append(held_out.score(support[i : i + 1])[0])
+        state = detector.fit(others)  # outside inference mode: a detector may train on its references
+        with torch.inference_mode():
+            scores.append(detector.detect_images(support[i : i + 1], state).scores)
     return torch.cat(scores).cpu()
 
 
 def calibrate_threshold(
-    detector: FewShotDetector,
+    detector: D2FADDetector,
     support: torch.Tensor | None,
     validation_dir: str | None = None,
     modality: str | None = None,

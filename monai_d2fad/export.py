@@ -15,10 +15,9 @@ import argparse
 
 import torch
 
-from monai_d2fad.inference import FewShotDetector
+from monai_d2fad.methods.d2fad import D2FADDetector
 from monai_d2fad.options import add_output_options, add_task_options, command_main
 from monai_d2fad.outputs import check_overwrite
-from monai_d2fad.scoring import image_score
 from monai_d2fad.task_package import task_from_args
 
 __all__ = [
@@ -36,25 +35,25 @@ __all__ = [
 class BakedScorer(torch.nn.Module):
     """``images -> (scores, maps)`` against the detector's cached references."""
 
-    def __init__(self, detector: FewShotDetector):
+    def __init__(self, detector: D2FADDetector):
         super().__init__()
         self.detector = detector
 
     def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        maps = self.detector(images)
-        return image_score(maps, self.detector.image_score), maps
+        detection = self.detector.detect_images(images, self.detector.references)
+        return detection.scores, detection.maps
 
 
 class SupportInputScorer(torch.nn.Module):
     """``(images, support) -> (scores, maps)``: the references are an input, encoded on each call."""
 
-    def __init__(self, detector: FewShotDetector):
+    def __init__(self, detector: D2FADDetector):
         super().__init__()
         self.detector = detector
 
     def forward(self, images: torch.Tensor, support: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        maps = self.detector.anomaly_maps(images, *self.detector.encode_support(support))
-        return image_score(maps, self.detector.image_score), maps
+        detection = self.detector.detect_images(images, self.detector.fit(support))
+        return detection.scores, detection.maps
 
 
 def _names(module: torch.nn.Module) -> list[str]:

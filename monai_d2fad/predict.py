@@ -28,7 +28,7 @@ from monai_d2fad.data.tasks import list_images
 from monai_d2fad.devices import default_device
 from monai_d2fad.options import add_output_options, add_task_options, add_threshold_options, command_main
 from monai_d2fad.outputs import OutputLockedError, check_overwrite, staged_outputs
-from monai_d2fad.task_package import TaskPackage, task_from_args
+from monai_d2fad.task_package import RegisteredTask, task_from_args
 from monai_d2fad.transforms.io import ImageReadError
 from monai_d2fad.visualize import save_png
 
@@ -74,7 +74,7 @@ def _heatmap_name(path: str, slice_index: int | None, root: str) -> str:
 
 
 def predict(
-    package: TaskPackage,
+    package: RegisteredTask,
     input_path: str,
     output: str,
     batch_size: int = 16,

@@ -1,6 +1,8 @@
-"""Task packages: a trained model plus one task's encoded normal references and decision threshold in one file.
+"""The registered task: a trained model, one task's encoded normal references, its preprocessing and decision
+threshold, as one object (``RegisteredTask``) and one file (a task package).
 
-A site registers its normal references once; ``predict`` and deployment load the package and score directly::
+Every app sits on it: ``predict``, ``export``, the Deploy operators, the Label task and the bundle's inference
+network (``inference.AnomalyMapNetwork``). A site registers its normal references once and then scores directly::
 
     python -m monai_d2fad.task_package --checkpoint model.pt --support normals/ --output chest_xray.task.pt \\
         --modality xray [--validation labelled_val/]
@@ -21,7 +23,8 @@ import torch
 from monai_d2fad.calibration import calibrate_threshold
 from monai_d2fad.checkpoint import checkpoint_dict, model_from_checkpoint, read_checkpoint
 from monai_d2fad.data.images import load_image
-from monai_d2fad.inference import FewShotDetector, support_paths
+from monai_d2fad.data.support import support_paths
+from monai_d2fad.methods.d2fad import D2FADDetector, D2FADReferences
 from monai_d2fad.networks.d2fad import D2FAD
 from monai_d2fad.options import add_output_options, add_task_options, add_threshold_options, command_main
 from monai_d2fad.outputs import atomic_write, check_overwrite
@@ -31,7 +34,7 @@ from monai_d2fad.visualize import threshold_overlay
 __all__ = [
     "PACKAGE_FORMAT",
     "Judgement",
-    "TaskPackage",
+    "RegisteredTask",
     "add_arguments",
     "build_task_package",
     "choose_threshold",
@@ -58,18 +61,26 @@ class Judgement:
 
 
 @dataclass
-class TaskPackage:
-    """A loaded package: a ready ``detector`` and how to preprocess and decide."""
+class RegisteredTask:
+    """A ready ``detector`` with the task's references kept, how to preprocess its images (``modality``,
+    ``image_size``) and how to decide (``threshold``: a record with its ``value`` and ``method``; None when opened
+    without calibration, for callers that only need maps)."""
 
-    detector: FewShotDetector
+    detector: D2FADDetector
     modality: str | None
     image_size: int
-    threshold: dict
+    threshold: dict | None
     support_files: list[str]
+
+    def load_images(self, paths: list[str]) -> torch.Tensor:
+        """``[N, 3, S, S]`` images preprocessed as this task's (the references were)."""
+        return torch.stack([load_image(p, self.modality, self.image_size) for p in paths])
 
     def judge(self, images: torch.Tensor, maps: torch.Tensor, overlays: bool = True) -> Judgement:
         """Score, decide and colour preprocessed ``images`` ``[B, 3, S, S]`` from their anomaly ``maps``: the one
         score -> decision -> overlay path of predict, the Deploy report and the Label task (on CPU tensors)."""
+        if self.threshold is None:
+            raise ValueError("this task was opened without a threshold: it gives maps, not decisions")
         maps = maps.float().cpu()
         scores = image_score(maps, self.detector.image_score)
         threshold = float(self.threshold["value"])
@@ -77,26 +88,21 @@ class TaskPackage:
         return Judgement(scores, scores >= threshold, maps, views)
 
 
-def _load_references(support_files: list[str], modality: str | None, image_size: int) -> torch.Tensor:
-    return torch.stack([load_image(p, modality, image_size) for p in support_files])
-
-
 def choose_threshold(
-    detector: FewShotDetector,
+    task: RegisteredTask,
     threshold: float | str = "loo",
     validation_dir: str | None = None,
-    support_files: list[str] | None = None,
-    modality: str | None = None,
-    image_size: int = 128,
+    references: torch.Tensor | None = None,
 ) -> dict:
-    """A threshold record: ``validation_dir`` (best F1) if given, else a number, else ``"loo"`` over the references
-    in ``support_files`` (see ``calibration``)."""
+    """A threshold record for ``task``: ``validation_dir`` (best F1) if given, else a number, else ``"loo"`` over
+    its references (``references``, the images already read, or its ``support_files``; see ``calibration``)."""
     if validation_dir is None and not isinstance(threshold, str):
         return _finite({"method": "given", "value": float(threshold)}, "the given threshold")
     if validation_dir is None and threshold != "loo":
         raise ValueError(f"threshold must be a number or 'loo', got {threshold!r}")
-    references = None if validation_dir else _load_references(support_files or [], modality, image_size)
-    record = calibrate_threshold(detector, references, validation_dir, modality, image_size)
+    if validation_dir is None and references is None:
+        references = task.load_images(task.support_files)
+    record = calibrate_threshold(task.detector, references, validation_dir, task.modality, task.image_size)
     return _finite(record, f"the threshold calibrated on {validation_dir or 'the references'}")
 
 
@@ -112,21 +118,26 @@ def build_task_package(
     support_files: list[str],
     modality: str | None = None,
     image_size: int = 128,
-    threshold: float | str = "loo",
+    threshold: float | str | None = "loo",
     validation_dir: str | None = None,
     device: str | torch.device = "cpu",
-) -> TaskPackage:
-    """Encode ``support_files`` with ``model`` and choose the threshold (see ``choose_threshold``)."""
-    images = _load_references(support_files, modality, image_size)
-    detector = FewShotDetector(model.to(device)).set_support(images)
-    calibration = choose_threshold(detector, threshold, validation_dir, support_files, modality, image_size)
-    return TaskPackage(detector, modality, image_size, calibration, [os.path.abspath(p) for p in support_files])
+) -> RegisteredTask:
+    """Encode ``support_files`` with ``model`` and choose the threshold (see ``choose_threshold``; None: none)."""
+    files = [os.path.abspath(p) for p in support_files]
+    task = RegisteredTask(D2FADDetector(model.to(device)), modality, image_size, None, files)
+    references = task.load_images(files)
+    task.detector.set_support(references)
+    if threshold is not None or validation_dir:
+        task.threshold = choose_threshold(task, threshold or "loo", validation_dir, references)
+    return task
 
 
-def save_task_package(package: TaskPackage, path: str, overwrite: bool = False) -> str:
+def save_task_package(package: RegisteredTask, path: str, overwrite: bool = False) -> str:
     """Write ``package`` to ``path`` whole or not at all (refuses to replace a file unless ``overwrite``)."""
     check_overwrite([path], overwrite, "pass overwrite=True (--overwrite) to replace it")
-    features, keys = package.detector.support_cache()
+    if package.threshold is None:
+        raise ValueError("a task package needs a threshold: register it with one")
+    references = package.detector.references
     content = checkpoint_dict(package.detector.model)
     content["package"] = {
         "format": PACKAGE_FORMAT,
@@ -134,8 +145,8 @@ def save_task_package(package: TaskPackage, path: str, overwrite: bool = False) 
         "image_size": package.image_size,
         "threshold": json.dumps(package.threshold),
         "support_files": package.support_files,
-        "features": [f.cpu() for f in features],
-        "keys": [k.cpu() for k in keys],
+        "features": [f.cpu() for f in references.features],
+        "keys": [k.cpu() for k in references.keys],
     }
     with atomic_write(path) as f:
         torch.save(content, f)
@@ -150,19 +161,21 @@ def is_task_package(path: str) -> bool:
         return False
 
 
-def _package_from(content: dict, source: str, teacher_weights: str | None, device: str | torch.device) -> TaskPackage:
+def _package_from(
+    content: dict, source: str, teacher_weights: str | None, device: str | torch.device
+) -> RegisteredTask:
     info = content.get("package", {})
     if info.get("format") != PACKAGE_FORMAT:
         raise ValueError(f"{source} is not a monai_d2fad task package (expected format {PACKAGE_FORMAT!r})")
     threshold = _finite(json.loads(info["threshold"]), f"the threshold of {source}")
     model = model_from_checkpoint(content, teacher_weights, source).to(device)
-    detector = FewShotDetector(model).set_support_cache(info["features"], info["keys"])
-    return TaskPackage(detector, info["modality"], int(info["image_size"]), threshold, list(info["support_files"]))
+    detector = D2FADDetector(model).set_references(D2FADReferences(info["features"], info["keys"]))
+    return RegisteredTask(detector, info["modality"], int(info["image_size"]), threshold, list(info["support_files"]))
 
 
 def load_task_package(
     path: str, teacher_weights: str | None = "config", device: str | torch.device = "cpu"
-) -> TaskPackage:
+) -> RegisteredTask:
     """Rebuild the detector of a package with its cached references (``weights_only`` loading)."""
     return _package_from(read_checkpoint(path), path, teacher_weights, device)
 
@@ -176,34 +189,30 @@ def open_task(
     validation_dir: str | None = None,
     teacher_weights: str | None = "config",
     device: str | torch.device = "cpu",
-) -> TaskPackage:
-    """A ready task from a package file, or from a checkpoint plus ``support`` references (what ``predict`` and
-    ``export`` take; ``image_size`` defaults to 128). A ``threshold``/``validation_dir`` given replaces a package's
-    threshold; its cached references are kept as they are, so a ``modality`` or ``image_size`` other than the
-    package's is refused (the references were encoded with the package's)."""
+    calibrate: bool = True,
+) -> RegisteredTask:
+    """A ready task from a package file, or from a checkpoint plus ``support`` references (what ``predict``,
+    ``export`` and the bundle's network take; ``image_size`` defaults to 128). A ``threshold``/``validation_dir``
+    given replaces a package's threshold; its cached references are kept as they are, so a ``modality`` or
+    ``image_size`` other than the package's is refused (the references were encoded with the package's). With
+    ``calibrate=False`` a checkpoint's task gets no threshold (for callers that only need maps)."""
     content = read_checkpoint(checkpoint)
     if "package" in content:
         package = _package_from(content, checkpoint, teacher_weights, device)
         _check_package_settings(package, checkpoint, modality, image_size)
         if threshold is not None or validation_dir:
-            package.threshold = choose_threshold(
-                package.detector,
-                threshold or "loo",
-                validation_dir,
-                package.support_files,
-                package.modality,
-                package.image_size,
-            )
+            package.threshold = choose_threshold(package, threshold or "loo", validation_dir)
         return package
     if support is None:
         raise ValueError(f"{checkpoint} is a checkpoint: give the normal references (--support), or a task package")
     model = model_from_checkpoint(content, teacher_weights, checkpoint)
+    threshold = (threshold or "loo") if calibrate else None
     return build_task_package(
-        model, support_paths(support), modality, image_size or 128, threshold or "loo", validation_dir, device
+        model, support_paths(support), modality, image_size or 128, threshold, validation_dir, device
     )
 
 
-def _check_package_settings(package: TaskPackage, path: str, modality: str | None, image_size: int | None) -> None:
+def _check_package_settings(package: RegisteredTask, path: str, modality: str | None, image_size: int | None) -> None:
     given = {"modality": modality, "image_size": image_size}
     own = {"modality": package.modality, "image_size": package.image_size}
     differ = [f"--{k} {v} (the package's: {own[k]})" for k, v in given.items() if v is not None and v != own[k]]
@@ -214,7 +223,7 @@ def _check_package_settings(package: TaskPackage, path: str, modality: str | Non
         )
 
 
-def task_from_args(args: argparse.Namespace) -> TaskPackage:
+def task_from_args(args: argparse.Namespace) -> RegisteredTask:
     """``open_task`` with a command's options (``--checkpoint``, ``--support``, ``--modality``, ``--image_size``,
     ``--teacher_weights``, and ``--threshold``, ``--validation``, ``--device`` where the command has them);
     bad input ends the command with a message naming it."""

@@ -61,7 +61,8 @@ def test_anomaly_map_network_from_files(tmp_path):
     from PIL import Image
 
     from monai_d2fad.checkpoint import save_checkpoint
-    from monai_d2fad.inference import AnomalyMapNetwork, support_paths
+    from monai_d2fad.data.support import support_paths
+    from monai_d2fad.inference import AnomalyMapNetwork
     from monai_d2fad.networks import D2FAD
 
     teacher = tmp_path / "teacher.pth"
@@ -79,7 +80,22 @@ def test_anomaly_map_network_from_files(tmp_path):
     assert support_paths(str(refs / "0.png")) == [os.path.abspath(refs / "0.png")]
     net = AnomalyMapNetwork(ckpt, str(refs), image_size=64)
     x = torch.rand(2, 3, 64, 64)
-    expected = FewShotDetector(model).set_support(net.support_images).score(x)[1]
+    expected = FewShotDetector(model).set_support(net.task.load_images(net.task.support_files)).score(x)[1]
     assert torch.allclose(net(x), expected, atol=1e-5)
     net.load_state_dict(torch.load(ckpt, weights_only=True))  # the checkpoint layout loads, as ckpt_export does
     assert torch.allclose(net(x), expected, atol=1e-5)
+
+
+def test_anomaly_map_network_opens_a_task_package_like_every_app(checkpoint_file, references, task_package_file):
+    from monai_d2fad.inference import AnomalyMapNetwork
+    from monai_d2fad.task_package import open_task
+
+    package = task_package_file("--modality", "generic")
+    from_package = AnomalyMapNetwork(package)
+    from_checkpoint = AnomalyMapNetwork(checkpoint_file, references, image_size=64)
+    x = torch.rand(2, 3, 64, 64)
+    expected = open_task(package).detector(x)
+    assert torch.allclose(from_package(x), expected, atol=1e-6)
+    assert torch.allclose(from_checkpoint(x), expected, atol=1e-5)
+    assert from_package.task.detector is from_package and from_package.task.image_size == 64
+    assert from_checkpoint.task.threshold is None  # maps only: no calibration on construction

@@ -12,13 +12,14 @@ import pytest
 from monai.bundle import ConfigWorkflow
 from PIL import Image
 
+from monai_d2fad.bundle_runs import BUNDLE_CONFIGS
 from monai_d2fad.data import load_image, make_synthetic_tasks
 from monai_d2fad.predict import main as predict
 from monai_d2fad.protocol.__main__ import main as protocol
 from monai_d2fad.task_package import main as register
 from monai_d2fad.transforms.io import ImageReadError
 
-CONFIGS = os.path.join(os.path.dirname(__file__), "..", "bundles", "d2fad_fewshot", "configs")
+CONFIGS = BUNDLE_CONFIGS
 
 
 def _nifti_bytes(array):

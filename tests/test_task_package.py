@@ -6,7 +6,8 @@ import torch
 
 from monai_d2fad.checkpoint import load_checkpoint
 from monai_d2fad.data import load_image
-from monai_d2fad.inference import FewShotDetector, support_paths
+from monai_d2fad.data.support import support_paths
+from monai_d2fad.inference import FewShotDetector
 from monai_d2fad.task_package import is_task_package, load_task_package, main
 
 

@@ -4,7 +4,13 @@ from monai_d2fad.data.episodes import EpisodeDataset
 from monai_d2fad.data.evaluation import EvaluationDataset, EvaluationSet, evaluation_sets
 from monai_d2fad.data.features import TeacherFeatureCache
 from monai_d2fad.data.images import ImageDataset, ReadImaged, expand_slices, load_image
-from monai_d2fad.data.support import draw_support, read_support_list, support_list_path, write_support_lists
+from monai_d2fad.data.support import (
+    draw_support,
+    read_support_list,
+    support_list_path,
+    support_paths,
+    write_support_lists,
+)
 from monai_d2fad.data.synthetic import SYNTHETIC_TASKS, discover_or_make_synthetic, make_synthetic_tasks
 from monai_d2fad.data.tasks import Task, discover_tasks, folder_items, leave_one_task_out, list_images, load_task
 
@@ -30,5 +36,6 @@ __all__ = [
     "make_synthetic_tasks",
     "read_support_list",
     "support_list_path",
+    "support_paths",
     "write_support_lists",
 ]

@@ -12,7 +12,7 @@ from monai_d2fad.data.images import ImageDataset
 from monai_d2fad.data.support import read_support_list, write_support_lists
 from monai_d2fad.data.tasks import Task
 
-__all__ = ["EvaluationDataset", "EvaluationSet", "evaluation_sets"]
+__all__ = ["EvaluationDataset", "EvaluationSet", "evaluation_sets", "set_group"]
 
 
 @dataclass
@@ -43,25 +43,36 @@ def evaluation_sets(
 
 
 class EvaluationDataset(torch.utils.data.Dataset):
-    """Every image of every set's split, tagged with its set name; each task's images are decoded once."""
+    """Every image of the sets' splits once, each task's images decoded once.
+
+    An item carries ``group`` (``"task/split"``): the evaluator scores it against every set of that group (``groups``
+    maps a group to its set names), so that one network pass over an image serves all of its sets.
+    """
 
     def __init__(
         self, sets: Sequence[EvaluationSet], image_size: int = 128, cache_dir: str | None = None, progress: bool = False
     ):
         self.sets = list(sets)
-        self.images: dict[tuple[str, str], ImageDataset] = {}
+        self.images: dict[str, ImageDataset] = {}
+        self.groups: dict[str, list[str]] = {}
         for s in self.sets:
-            key = (s.task.name, s.split)
-            if key not in self.images:
-                self.images[key] = ImageDataset(
+            group = set_group(s)
+            if group not in self.images:
+                self.images[group] = ImageDataset(
                     s.task.items(s.split), image_size, cache_dir=cache_dir, progress=progress
                 )
-        self.index = [(s, i) for s in self.sets for i in range(len(self.images[(s.task.name, s.split)]))]
+            self.groups.setdefault(group, []).append(s.name)
+        self.index = [(group, i) for group, images in self.images.items() for i in range(len(images))]
 
     def __len__(self) -> int:
         return len(self.index)
 
     def __getitem__(self, index: int) -> dict:
-        s, i = self.index[index]
-        item = self.images[(s.task.name, s.split)][i]
-        return {"image": item["image"], "label": item["label"], "set": s.name, "path": item["path"]}
+        group, i = self.index[index]
+        item = self.images[group][i]
+        return {"image": item["image"], "label": item["label"], "group": group, "path": item["path"]}
+
+
+def set_group(s: EvaluationSet) -> str:
+    """The images a set scores, as a name: ``"task/split"``."""
+    return f"{s.task.name}/{s.split}"

@@ -21,7 +21,7 @@ from monai_d2fad.transforms.io import (
 )
 from monai_d2fad.transforms.presets import modality_transform, normalize_modality
 
-__all__ = ["ImageDataset", "ReadImaged", "expand_slices", "load_image"]
+__all__ = ["ImageDataset", "ReadImaged", "expand_slices", "load_image", "read_images"]
 
 
 def load_image(path: str | os.PathLike, modality: str | None = None, image_size: int = 128, **preset) -> torch.Tensor:
@@ -101,6 +101,12 @@ class ReadImaged(Transform):
                 raise
             warnings.warn(f"skipped unreadable image: {e}", stacklevel=2)
             return None
+
+
+def read_images(paths: Sequence[str], modality: str | None, image_size: int) -> torch.Tensor:
+    """``[N, 3, S, S]`` images of one task, read with one reader (built once, not per file)."""
+    read = ReadImaged(image_size, modality)
+    return torch.stack([read({"image": p})["image"] for p in paths])
 
 
 class ImageDataset(torch.utils.data.Dataset):

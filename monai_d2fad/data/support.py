@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import os
 import zlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 
-from monai_d2fad.data.tasks import Task
+from monai_d2fad.data.tasks import Task, is_image_file, list_images
 
-__all__ = ["draw_support", "read_support_list", "support_list_path", "write_support_lists"]
+__all__ = ["draw_support", "read_support_list", "support_list_path", "support_paths", "write_support_lists"]
 
 
 def draw_support(task: Task, shots: int, seed: int) -> list[str]:
@@ -69,3 +69,13 @@ def read_support_list(path: str, root: str | None = None) -> list[str]:
     if not images:
         raise ValueError(f"support list {path} is empty")
     return images
+
+
+def support_paths(support: str | os.PathLike | Sequence[str]) -> list[str]:
+    """Image paths from a folder, one image, a support list file (one path a line) or a sequence of paths."""
+    if not isinstance(support, (str, os.PathLike)):
+        return [os.fspath(p) for p in support]
+    path = os.fspath(support)
+    if os.path.isdir(path) or is_image_file(path):
+        return [item["image"] for item in list_images(path)]
+    return read_support_list(path)

@@ -15,7 +15,7 @@ import pydicom
 import torch
 
 from monai_d2fad.data.tasks import is_dicom_file, is_image_file
-from monai_d2fad.task_package import TaskPackage, is_task_package, load_task_package
+from monai_d2fad.task_package import RegisteredTask, is_task_package, load_task_package
 from monai_d2fad.transforms.presets import modality_transform, normalize_modality
 
 __all__ = [
@@ -38,7 +38,7 @@ DICOM_MODALITIES: dict[str, tuple[str, ...]] = {
 }
 
 
-def load_model_path(path: str, device: str | torch.device = "cpu") -> TaskPackage:
+def load_model_path(path: str, device: str | torch.device = "cpu") -> RegisteredTask:
     """The task package at ``path``: a package file, or a folder (MONAI Deploy's model folder) holding exactly one."""
     if os.path.isdir(path):
         found = sorted(os.path.join(path, f) for f in os.listdir(path) if f.endswith((".pt", ".pth")))

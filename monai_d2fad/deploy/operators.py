@@ -12,7 +12,7 @@ from monai_d2fad.data.images import ImageDataset, expand_slices
 from monai_d2fad.data.tasks import list_images
 from monai_d2fad.deploy.inputs import volume_slices
 from monai_d2fad.deploy.report import AnomalyReport
-from monai_d2fad.task_package import TaskPackage
+from monai_d2fad.task_package import RegisteredTask
 
 __all__ = ["D2FADFolderOperator", "D2FADSeriesOperator"]
 
@@ -36,7 +36,7 @@ class D2FADSeriesOperator(Operator):
     ``heatmaps/`` in ``output_folder``.
     """
 
-    def __init__(self, fragment: Fragment, *args, package: TaskPackage, output_folder: str | Path, **kwargs):
+    def __init__(self, fragment: Fragment, *args, package: RegisteredTask, output_folder: str | Path, **kwargs):
         self.package, self.output_folder = package, Path(output_folder)
         super().__init__(fragment, *args, **kwargs)
 
@@ -67,7 +67,7 @@ class D2FADFolderOperator(Operator):
         self,
         fragment: Fragment,
         *args,
-        package: TaskPackage,
+        package: RegisteredTask,
         input_folder: str | Path,
         output_folder: str | Path,
         **kwargs,

@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass
 
 import torch
 
-from monai_d2fad.task_package import TaskPackage
+from monai_d2fad.task_package import RegisteredTask
 from monai_d2fad.visualize import save_png
 
 __all__ = ["OUTPUTS", "AnomalyReport", "ImageResult", "check_output"]
@@ -50,7 +50,7 @@ class AnomalyReport:
         batch_size: images scored at once.
     """
 
-    def __init__(self, package: TaskPackage, title: str = "", batch_size: int = 16):
+    def __init__(self, package: RegisteredTask, title: str = "", batch_size: int = 16):
         self.package, self.title, self.batch_size = package, title, batch_size
         self.threshold = float(package.threshold["value"])
         self.results: list[ImageResult] = []

@@ -1,4 +1,4 @@
-"""Few-shot evaluation on MONAI's ``Evaluator``: per evaluation set, encode its K supports once, score its queries."""
+"""Few-shot evaluation on MONAI's ``Evaluator``: each set's K references encoded once, each image once for all sets."""
 
 from __future__ import annotations
 
@@ -12,10 +12,10 @@ import torch
 from ignite.engine import Events
 from monai.engines import Evaluator
 
-from monai_d2fad.data.evaluation import EvaluationSet
-from monai_d2fad.data.images import load_image
-from monai_d2fad.inference import FewShotDetector
+from monai_d2fad.data.evaluation import EvaluationSet, set_group
+from monai_d2fad.methods.d2fad import D2FADDetector
 from monai_d2fad.metrics import METRIC_NAMES, FewShotMetric
+from monai_d2fad.reference_sets import detect_sets, fit_sets
 
 __all__ = ["FewShotEvaluator"]
 
@@ -25,9 +25,12 @@ logger = logging.getLogger(__name__)
 class FewShotEvaluator(Evaluator):
     """Scores every evaluation set against its own supports; image AUROC (key metric), AUPR, F1-max.
 
-    At each run start the supports of every set are encoded once with the current network (``FewShotDetector``);
-    no test image is dropped. Metrics are the means over sets; ``results`` holds every metric per set and,
-    if ``results_file`` is given, is written there as JSON after each run.
+    At each run start the references of every set are encoded once with the current network (``D2FADDetector``);
+    each image is then encoded once and scored against every set of its task and split (``reference_sets``, the
+    protocol's loop). No test image is dropped. Metrics are the means over sets; ``results`` holds every metric per
+    set and, if ``results_file`` is given, is written there as JSON after each run. The output holds one ``score``,
+    ``label`` and ``set`` per (image, set) pair, and the ``image`` and its ``map`` against its group's first set
+    (for image handlers).
 
     Args:
         val_data_loader: a loader over an ``EvaluationDataset`` of ``sets``.
@@ -70,7 +73,11 @@ class FewShotEvaluator(Evaluator):
         self.sets = list(sets)
         self.image_size, self.image_score, self.results_file = image_size, image_score, results_file
         self.metric_prefix = metric_prefix
-        self.detectors: dict[str, FewShotDetector] = {}
+        self.detector: D2FADDetector | None = None  # built on the current network at each run start
+        self.states: dict[str, object] = {}
+        self.groups: dict[str, list[str]] = {}
+        for s in self.sets:
+            self.groups.setdefault(set_group(s), []).append(s.name)
         self.results: dict = {}
         self.add_event_handler(Events.STARTED, self._encode_supports)
         self.add_event_handler(Events.COMPLETED, self._report)
@@ -80,27 +87,30 @@ class FewShotEvaluator(Evaluator):
         return getattr(self.network, "module", self.network)
 
     def _encode_supports(self, engine: FewShotEvaluator) -> None:
-        self.detectors = {}
-        for s in self.sets:
-            images = torch.stack([load_image(p, s.task.modality, self.image_size) for p in s.support])
-            self.detectors[s.name] = FewShotDetector(self.model, self.image_score).set_support(images)
+        self.detector = D2FADDetector(self.model, self.image_score)
+        self.states = fit_sets(self.detector, self.sets, self.image_size)
 
     def _iteration(self, engine: FewShotEvaluator, batchdata: dict) -> dict:
         images = batchdata["image"].to(engine.state.device, non_blocking=engine.non_blocking)
-        names = list(batchdata["set"])
-        scores = torch.empty(len(names))
-        maps = torch.empty(len(names), 1, *images.shape[-2:])
+        groups, labels = list(batchdata["group"]), torch.as_tensor(batchdata["label"])
+        scores, pair_labels, names = [], [], []
+        maps = torch.empty(len(groups), 1, *images.shape[-2:])
         autocast = torch.autocast("cuda", **engine.amp_kwargs) if engine.amp else nullcontext()
-        with autocast:
-            for name in dict.fromkeys(names):
-                idx = torch.tensor([i for i, n in enumerate(names) if n == name])
-                s, m = self.detectors[name].score(images[idx])
-                scores[idx], maps[idx] = s.float().cpu(), m.float().cpu()
+        for group in dict.fromkeys(groups):
+            idx = torch.tensor([i for i, g in enumerate(groups) if g == group])
+            states = {name: self.states[name] for name in self.groups[group]}
+            with autocast:
+                detections = detect_sets(self.detector, images[idx], states)
+            for name, detection in detections.items():
+                scores.append(detection.scores.float().cpu())
+                pair_labels.append(labels[idx])
+                names.extend([name] * len(idx))
+            maps[idx] = next(iter(detections.values())).maps.float().cpu()
         engine.state.output = {
-            "score": scores,
-            "map": maps,
-            "label": batchdata["label"],
+            "score": torch.cat(scores),
+            "label": torch.cat(pair_labels),
             "set": names,
+            "map": maps,
             "image": images.cpu(),
             "path": list(batchdata["path"]),
         }

@@ -14,7 +14,7 @@ from monailabel.tasks.infer.basic_infer import BasicInferTask
 from PIL import Image
 
 from monai_d2fad.data.images import ReadImaged
-from monai_d2fad.task_package import TaskPackage, load_task_package
+from monai_d2fad.task_package import RegisteredTask, load_task_package
 from monai_d2fad.visualize import save_png
 
 __all__ = ["D2FADInferTask"]
@@ -43,10 +43,10 @@ class D2FADInferTask(BasicInferTask):
             description=description,
             **kwargs,
         )
-        self._package: tuple[float, TaskPackage] | None = None
+        self._package: tuple[float, RegisteredTask] | None = None
 
     @property
-    def package(self) -> TaskPackage:
+    def package(self) -> RegisteredTask:
         """The task package, loaded once and again whenever its file changes."""
         path = self.get_path()
         if path is None:

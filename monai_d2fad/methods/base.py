@@ -1,47 +1,75 @@
-"""What every compared detector provides: encode queries once, fit to K references, score against a fit."""
+"""The one detector interface: encode queries once, fit to K normal references, detect against a fit."""
 
 from __future__ import annotations
 
 import os
 from abc import ABC, abstractmethod
-from typing import Any
+from dataclasses import dataclass
+from typing import Generic, TypeVar
 
 import torch
 
+from monai_d2fad.data.images import read_images
+from monai_d2fad.data.support import support_paths
 from monai_d2fad.networks.teachers import build_teacher
 
-__all__ = ["FewShotMethod", "FrozenTeacherMethod"]
+__all__ = ["Detection", "Detector", "FrozenTeacherDetector"]
+
+EncodedT = TypeVar("EncodedT")
+StateT = TypeVar("StateT")
 
 
-class FewShotMethod(ABC):
-    """A few-shot detector split in three steps, so that one pass over the queries serves every reference set.
+@dataclass
+class Detection:
+    """What a detector gives for a batch of queries.
 
-    The protocol scores each test image against 15 reference sets (K = 2, 4, 8 times 5 draws); the expensive
-    network pass over a query batch (``encode``) runs once and ``score`` runs per set.
+    Attributes:
+        scores: image scores ``[B]``, higher is more anomalous.
+        maps: anomaly maps ``[B, 1, H, W]`` (a method without maps repeats its score over the image).
+        weights: weight of each reference for each query ``[B, K]``, for methods that weigh them (learn-to-weight).
     """
 
-    def __init__(self, device: str | torch.device = "cpu"):
-        self.device = torch.device(device)
+    scores: torch.Tensor
+    maps: torch.Tensor
+    weights: torch.Tensor | None = None
+
+
+class Detector(ABC, Generic[EncodedT, StateT]):
+    """A few-shot detector in three steps, so that one pass over the queries serves every reference set.
+
+    The protocol and the evaluator score each query against many reference sets (K = 2, 4, 8 times 5 draws): the
+    expensive network pass over a query batch (``encode``) runs once, ``fit`` once per set, ``detect`` per pair.
+    """
+
+    @property
+    @abstractmethod
+    def device(self) -> torch.device:
+        """Where the detector's networks run."""
 
     @abstractmethod
-    def encode(self, images: torch.Tensor) -> Any:
-        """Features of images ``[B, 3, H, W]`` in [0, 1] (what ``score`` needs from the queries)."""
+    def encode(self, images: torch.Tensor) -> EncodedT:
+        """What ``detect`` needs from queries ``[B, 3, H, W]`` in [0, 1]."""
 
     @abstractmethod
-    def fit(self, support: torch.Tensor) -> Any:
-        """The state to score against, from K normal references ``[K, 3, H, W]``."""
+    def fit(self, support: torch.Tensor) -> StateT:
+        """The state to detect against, from K normal references ``[K, 3, H, W]``."""
 
     @abstractmethod
-    def score(self, encoded: Any, state: Any, size: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
-        """Image scores ``[B]`` and anomaly maps ``[B, 1, H, W]`` (higher is more anomalous)."""
+    def detect(self, encoded: EncodedT, state: StateT, size: tuple[int, int]) -> Detection:
+        """Scores and ``size``-sized maps of encoded queries against a fitted state."""
 
-    def support_weights(self, encoded: Any, state: Any) -> torch.Tensor | None:
-        """Weight of each reference for each query ``[B, K]``, where the method has them (learn-to-weight)."""
-        return None
+    def fit_folder(self, folder: str, modality: str | None = None, image_size: int = 128) -> StateT:
+        """The state from every normal image of ``folder`` (full-shot). Detectors that train on a task's normals
+        override this with their training; the default fits to all of them as references."""
+        return self.fit(read_images(support_paths(folder), modality, image_size))
+
+    def detect_images(self, images: torch.Tensor, state: StateT) -> Detection:
+        """``encode`` then ``detect``: queries ``[B, 3, H, W]`` against one fitted state."""
+        return self.detect(self.encode(images), state, tuple(images.shape[-2:]))
 
 
-class FrozenTeacherMethod(FewShotMethod):
-    """A method on a frozen ImageNet teacher's features, with no cross-task training (the baselines).
+class FrozenTeacherDetector(Detector[EncodedT, StateT]):
+    """A detector on a frozen ImageNet teacher's features, with no cross-task training (the baselines).
 
     Args:
         teacher, teacher_weights, teacher_normalize: the encoder, as ``networks.build_teacher`` takes them.
@@ -55,6 +83,10 @@ class FrozenTeacherMethod(FewShotMethod):
         teacher_normalize: str | None = None,
         device: str | torch.device = "cpu",
     ):
-        super().__init__(device)
+        self._device = torch.device(device)
         self.teacher_name = teacher
-        self.teacher = build_teacher(teacher, teacher_weights, teacher_normalize).to(self.device)
+        self.teacher = build_teacher(teacher, teacher_weights, teacher_normalize).to(self._device)
+
+    @property
+    def device(self) -> torch.device:
+        return self._device

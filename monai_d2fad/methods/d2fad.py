@@ -1,66 +1,147 @@
-"""A trained D²4FAD as a ``FewShotMethod``."""
+"""A trained D²4FAD as a detector: student features of the queries once, references encoded once per task."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import NamedTuple
+
 import torch
 
-from monai_d2fad.inference import FewShotDetector
-from monai_d2fad.methods.base import FewShotMethod
+from monai_d2fad.methods.base import Detection, Detector
 from monai_d2fad.networks.d2fad import D2FAD
 from monai_d2fad.scoring import global_discrepancy, image_score
 
-__all__ = ["D2FADMethod"]
+__all__ = ["D2FADDetector", "D2FADFeatures", "D2FADReferences"]
 
 
-class D2FADMethod(FewShotMethod):
-    """Scores with ``FewShotDetector``: student features of the queries once, cached references per set.
+class D2FADFeatures(NamedTuple):
+    """Teacher (strides 4, 8, 16) and student features of images, ``[N, C, h, w]`` per scale."""
+
+    teacher: list[torch.Tensor]
+    student: list[torch.Tensor]
+
+
+@dataclass
+class D2FADReferences:
+    """K encoded normal references, per scale: student features ``[1, K, C, h, w]`` (a batch axis of 1, shared by
+    every query), learn-to-weight keys, and teacher features ``[K, C, h, w]`` (for the global extension; None in a
+    task package, which keeps only what the paper's score needs)."""
+
+    features: list[torch.Tensor]
+    keys: list[torch.Tensor]
+    teacher: list[torch.Tensor] | None = None
+
+
+class D2FADDetector(torch.nn.Module, Detector[D2FADFeatures, D2FADReferences]):
+    """Scores queries against encoded references, with one teacher and student pass per query.
+
+    The official evaluation re-encodes the K references for every batch (K + 1 passes per query); references are
+    fixed per task, so ``fit`` encodes them once. ``set_support`` keeps them as buffers (they move with
+    ``.to(device)``), for callers that score one task: ``forward`` returns its anomaly maps (for MONAI inferers),
+    ``score`` its scores and maps.
 
     Args:
-        model: a trained ``D2FAD``.
+        model: a trained ``D2FAD``; it is put in eval mode.
         image_score: override the model's ``mean``/``max`` image score.
         global_weight: this project's extension, not the paper's method: add ``global_weight`` times the
             image-level discrepancy of the teacher's features (``scoring.global_discrepancy``) to the map's score.
             0 (default) is the paper's D²4FAD. The protocol chooses it on the training tasks' ``val`` splits.
-
-    ``encode`` gives the queries' student and teacher features; ``fit`` the references' student features,
-    learn-to-weight keys and teacher features.
     """
 
-    def __init__(
-        self,
-        model: D2FAD,
-        image_score: str | None = None,
-        device: str | torch.device = "cpu",
-        global_weight: float = 0.0,
-    ):
-        super().__init__(device)
-        self.detector = FewShotDetector(model.to(self.device), image_score)
+    def __init__(self, model: D2FAD, image_score: str | None = None, global_weight: float = 0.0):
+        super().__init__()
+        self.model = model.eval()
+        self.image_score = image_score or model.config["image_score"]
         self.global_weight = float(global_weight)
+        self.num_scales, self.has_teacher = 0, False
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.student.parameters()).device
+
+    def train(self, mode: bool = True) -> D2FADDetector:
+        """A detector only scores: it stays in eval mode (MONAI's ``eval_mode`` restores ``train()`` after runs)."""
+        return super().train(False)
+
+    def encode(self, images: torch.Tensor) -> D2FADFeatures:
+        return D2FADFeatures(*self.model.encode(images.to(self.device)))
+
+    @torch.no_grad()  # not inference_mode: cached references must be usable in graphs (tracing, autograd callers)
+    def fit(self, support: torch.Tensor) -> D2FADReferences:
+        """Encode normal references ``[K, 3, H, W]`` (RGB in [0, 1]), teacher and student in one pass."""
+        if support.dim() != 4 or support.shape[0] < 1:
+            raise ValueError(f"support must be [K, 3, H, W] with K >= 1, got {tuple(support.shape)}")
+        teacher, student = self.encode(support)
+        features = [f.unsqueeze(0) for f in student]
+        return D2FADReferences(features, [self.model.l2w.keys(i, f) for i, f in enumerate(features)], teacher)
+
+    def weights(self, encoded: D2FADFeatures, references: D2FADReferences) -> list[torch.Tensor]:
+        """Learn-to-weight weights ``[B, K]`` of the references for each query, per scale."""
+        l2w = self.model.l2w
+        return [l2w.weights(i, q, k) for i, (q, k) in enumerate(zip(encoded.student, references.keys))]
+
+    def maps(
+        self,
+        encoded: D2FADFeatures,
+        references: D2FADReferences,
+        size: tuple[int, int],
+        weights: list[torch.Tensor] | None = None,
+    ) -> torch.Tensor:
+        """Anomaly maps ``[B, 1, H, W]`` (the paper's Eq. 5 discrepancy, upsampled, combined over scales, blurred)."""
+        _check_size(references, size)
+        weights = self.weights(encoded, references) if weights is None else weights
+        return self.model.anomaly_map(encoded.student, references.features, weights, size)
+
+    def global_score(self, encoded: D2FADFeatures, references: D2FADReferences) -> torch.Tensor:
+        """The image-level discrepancy ``[B]`` of the global extension (``scoring.global_discrepancy``)."""
+        if references.teacher is None:
+            raise ValueError("these references have no teacher features (a task package): the global score needs them")
+        return global_discrepancy(encoded.teacher, references.teacher)
+
+    def detect(self, encoded: D2FADFeatures, references: D2FADReferences, size: tuple[int, int]) -> Detection:
+        _check_size(references, size)
+        weights = self.weights(encoded, references)
+        maps = self.maps(encoded, references, size, weights)
+        scores = image_score(maps, self.image_score)
+        if self.global_weight:
+            scores = scores + self.global_weight * self.global_score(encoded, references)
+        return Detection(scores, maps, torch.stack(weights).mean(0))
+
+    def set_support(self, support: torch.Tensor) -> D2FADDetector:
+        """Encode and keep the normal references ``[K, 3, H, W]`` of the one task this detector scores."""
+        return self.set_references(self.fit(support))
+
+    def set_references(self, references: D2FADReferences) -> D2FADDetector:
+        """Keep already encoded references (``fit``'s output, e.g. from a task package) as buffers."""
+        self.num_scales = len(references.features)
+        self.has_teacher = references.teacher is not None
+        parts = {"features": references.features, "keys": references.keys, "teacher": references.teacher or []}
+        for kind, tensors in parts.items():
+            for i, t in enumerate(tensors):
+                self.register_buffer(f"support_{kind}_{i}", t.detach().clone().to(self.device), persistent=False)
+        return self
+
+    @property
+    def references(self) -> D2FADReferences:
+        """The kept references (see ``set_support``)."""
+        if self.num_scales == 0:
+            raise RuntimeError("call set_support(normal_images) before scoring")
+        kept = {k: [getattr(self, f"support_{k}_{i}") for i in range(self.num_scales)] for k in ("features", "keys")}
+        teacher = [getattr(self, f"support_teacher_{i}") for i in range(self.num_scales)] if self.has_teacher else None
+        return D2FADReferences(kept["features"], kept["keys"], teacher)
+
+    def forward(self, query: torch.Tensor) -> torch.Tensor:
+        """Anomaly maps ``[B, 1, H, W]`` of queries ``[B, 3, H, W]`` against the kept references."""
+        return self.maps(self.encode(query), self.references, tuple(query.shape[-2:]))
 
     @torch.inference_mode()
-    def encode(self, images: torch.Tensor) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
-        teacher, student = self.detector.model.encode(images.to(self.device))
-        return student, teacher
+    def score(self, query: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Scores ``[B]`` and anomaly maps ``[B, 1, H, W]`` of queries ``[B, 3, H, W]`` against the kept references."""
+        detection = self.detect_images(query, self.references)
+        return detection.scores, detection.maps
 
-    @torch.inference_mode()
-    def fit(self, support: torch.Tensor) -> tuple[list[torch.Tensor], list[torch.Tensor], list[torch.Tensor]]:
-        teacher, student = self.detector.model.encode(support.to(self.device))  # one pass for both
-        return *self.detector.support_from_student(student), teacher
 
-    @torch.inference_mode()
-    def score_parts(self, encoded, state, size) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """The map's image score ``[B]``, the global discrepancy ``[B]`` and the maps ``[B, 1, H, W]``."""
-        maps = self.detector.maps_from_student(encoded[0], *state[:2], size)
-        return image_score(maps, self.detector.image_score), global_discrepancy(encoded[1], state[2]), maps
-
-    @torch.inference_mode()
-    def score(self, encoded, state, size):
-        local, image_level, maps = self.score_parts(encoded, state, size)
-        return local + self.global_weight * image_level, maps
-
-    @torch.inference_mode()
-    def support_weights(self, encoded, state) -> torch.Tensor:
-        """Learn-to-weight weights ``[B, K]``, averaged over the scales."""
-        l2w = self.detector.model.l2w
-        weights = [l2w.weights(i, q, k) for i, (q, k) in enumerate(zip(encoded[0], state[1]))]
-        return torch.stack(weights).mean(0)
+def _check_size(references: D2FADReferences, size: tuple[int, int]) -> None:
+    expected = tuple(s * 4 for s in references.features[0].shape[-2:])
+    if tuple(size) != expected:
+        raise ValueError(f"query size {tuple(size)} differs from the support size {expected}")

@@ -5,12 +5,12 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from monai_d2fad.methods.base import FrozenTeacherMethod
+from monai_d2fad.methods.base import Detection, FrozenTeacherDetector
 
 __all__ = ["ImageNearestNeighbour"]
 
 
-class ImageNearestNeighbour(FrozenTeacherMethod):
+class ImageNearestNeighbour(FrozenTeacherDetector[torch.Tensor, torch.Tensor]):
     """One descriptor per image: every teacher scale global-average-pooled, L2-normalised and concatenated.
 
     The score is ``1 - cos`` to the nearest of the K references; there is no anomaly map (the map returned is the
@@ -27,6 +27,6 @@ class ImageNearestNeighbour(FrozenTeacherMethod):
         return self.encode(support)
 
     @torch.inference_mode()
-    def score(self, encoded, state, size):
+    def detect(self, encoded: torch.Tensor, state: torch.Tensor, size: tuple[int, int]) -> Detection:
         scores = (1 - encoded @ state.T).amin(1)
-        return scores, scores.view(-1, 1, 1, 1).expand(-1, 1, *size)
+        return Detection(scores, scores.view(-1, 1, 1, 1).expand(-1, 1, *size))

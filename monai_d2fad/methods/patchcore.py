@@ -7,13 +7,13 @@ import os
 import torch
 import torch.nn.functional as F
 
-from monai_d2fad.methods.base import FrozenTeacherMethod
+from monai_d2fad.methods.base import Detection, FrozenTeacherDetector
 from monai_d2fad.scoring import anomaly_map
 
 __all__ = ["PatchCore"]
 
 
-class PatchCore(FrozenTeacherMethod):
+class PatchCore(FrozenTeacherDetector[torch.Tensor, torch.Tensor]):
     """Distance of each query patch to its nearest patch among the K references' patches.
 
     Patch features are the teacher's stride-8 and stride-16 features, each averaged over its 3 x 3 neighbourhood,
@@ -49,9 +49,9 @@ class PatchCore(FrozenTeacherMethod):
         return self.encode(support).permute(0, 2, 3, 1).flatten(0, 2)
 
     @torch.inference_mode()
-    def score(self, encoded, state, size):
+    def detect(self, encoded: torch.Tensor, state: torch.Tensor, size: tuple[int, int]) -> Detection:
         b, _, h, w = encoded.shape
         patches = encoded.permute(0, 2, 3, 1).flatten(1, 2)  # [B, h*w, C]
         nearest = torch.cdist(patches, state.unsqueeze(0).expand(b, -1, -1)).amin(-1)  # [B, h*w]
         maps = anomaly_map([nearest.view(b, h, w)], size, sigma=self.sigma)
-        return maps.flatten(1).amax(1), maps
+        return Detection(maps.flatten(1).amax(1), maps)

@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-import os
+from typing import Any
 
 import torch
 
-from monai_d2fad.methods.base import FrozenTeacherMethod
+from monai_d2fad.methods.base import Detection, FrozenTeacherDetector
 from monai_d2fad.networks.decoder import decoder_for
 from monai_d2fad.scoring import anomaly_map, cosine_distance
 
 __all__ = ["RD4ADPerTask"]
 
 
-class RD4ADPerTask(FrozenTeacherMethod):
+class RD4ADPerTask(FrozenTeacherDetector[list[torch.Tensor], torch.nn.Module]):
     """Reverse distillation (Deng and Li, 2022) fitted to K normal images of the task being tested.
 
     A fresh student (the same reverse decoder as D²4FAD's, fed the teacher's deepest feature; RD4AD's
@@ -22,25 +22,18 @@ class RD4ADPerTask(FrozenTeacherMethod):
     blurred; its image score is the map's maximum, as RD4AD's.
 
     Args:
-        teacher, teacher_weights, teacher_normalize: the frozen ImageNet encoder.
         steps: optimisation steps on the K references (full batch).
         learning_rate: Adam learning rate (RD4AD: 0.005, betas 0.5, 0.999).
         seed: seed of the student's initialisation (the same for every reference set).
         sigma: Gaussian blur of the map, in pixels.
+        teacher_args: ``teacher``, ``teacher_weights``, ``teacher_normalize`` and ``device``, by keyword, as
+            ``FrozenTeacherDetector`` takes them.
     """
 
     def __init__(
-        self,
-        teacher: str = "wide_resnet50_2",
-        teacher_weights: str | os.PathLike | None = "imagenet",
-        teacher_normalize: str | None = None,
-        steps: int = 200,
-        learning_rate: float = 0.005,
-        seed: int = 0,
-        sigma: float = 4.0,
-        device: str | torch.device = "cpu",
+        self, steps: int = 200, learning_rate: float = 0.005, seed: int = 0, sigma: float = 4.0, **teacher_args: Any
     ):
-        super().__init__(teacher, teacher_weights, teacher_normalize, device)
+        super().__init__(**teacher_args)
         self.steps, self.learning_rate, self.seed, self.sigma = steps, learning_rate, seed, sigma
 
     @torch.inference_mode()
@@ -69,7 +62,7 @@ class RD4ADPerTask(FrozenTeacherMethod):
         return sum(cosine_distance(t, s).flatten(1).mean(1) for t, s in zip(teacher[:3], student))
 
     @torch.inference_mode()
-    def score(self, encoded, state, size):
+    def detect(self, encoded: list[torch.Tensor], state: torch.nn.Module, size: tuple[int, int]) -> Detection:
         distances = [cosine_distance(t, s) for t, s in zip(encoded[:3], state(encoded[-1]))]
         maps = anomaly_map(distances, size, sigma=self.sigma)
-        return maps.flatten(1).amax(1), maps
+        return Detection(maps.flatten(1).amax(1), maps)

@@ -12,7 +12,7 @@ import torch
 from monai_d2fad.data.evaluation import EvaluationSet, evaluation_sets
 from monai_d2fad.data.images import ImageDataset
 from monai_d2fad.data.tasks import Task, leave_one_task_out
-from monai_d2fad.methods import FewShotMethod
+from monai_d2fad.methods import Detector
 from monai_d2fad.outputs import atomic_write
 from monai_d2fad.protocol.config import GLOBAL_METHOD, ProtocolConfig, slug
 from monai_d2fad.protocol.evaluation import SetScores, score_sets
@@ -62,7 +62,7 @@ class TaskCells:
     def evaluate(
         self,
         name: str,
-        method: FewShotMethod,
+        method: Detector,
         sets: list[EvaluationSet],
         train_shots: dict[int, int | str],
         train_seconds: float = 0.0,

@@ -10,17 +10,12 @@ from scipy.ndimage import gaussian_filter1d
 from tqdm import tqdm
 
 from monai_d2fad.data.evaluation import EvaluationSet
-from monai_d2fad.data.images import ImageDataset, ReadImaged
-from monai_d2fad.methods.base import FewShotMethod
+from monai_d2fad.data.images import ImageDataset
+from monai_d2fad.methods.base import Detector
 from monai_d2fad.metrics import anomaly_metrics
+from monai_d2fad.reference_sets import detect_sets, fit_sets
 
-__all__ = ["EVALUATIONS", "SetScores", "label_sorted", "official_scores", "read_images", "score_sets"]
-
-
-def read_images(paths: Sequence[str], modality: str, image_size: int) -> torch.Tensor:
-    """``[N, 3, S, S]`` images of one task, read with one reader (built once, not per file)."""
-    read = ReadImaged(image_size, modality)
-    return torch.stack([read({"image": p})["image"] for p in paths])
+__all__ = ["EVALUATIONS", "SetScores", "label_sorted", "official_scores", "score_sets"]
 
 
 EVALUATIONS = ("honest", "official")
@@ -68,7 +63,7 @@ def label_sorted(images: ImageDataset) -> list[int]:
 
 
 def score_sets(
-    method: FewShotMethod,
+    method: Detector,
     images: ImageDataset,
     sets: Sequence[EvaluationSet],
     image_size: int,
@@ -85,7 +80,7 @@ def score_sets(
     label-sorted batches of 16 and each set also gets the official code's scores (``official_scores``), which depend
     on the neighbouring images: a diagnostic of how far that evaluation is from the honest one, never a result.
     """
-    states = {s.name: method.fit(read_images(s.support, s.task.modality, image_size)) for s in sets}
+    states = fit_sets(method, sets, image_size)
     order = label_sorted(images) if official else list(range(len(images)))
     loader = torch.utils.data.DataLoader(
         torch.utils.data.Subset(images, order), batch_size=OFFICIAL_BATCH if official else batch_size, num_workers=0
@@ -99,23 +94,21 @@ def score_sets(
     wanted = set(examples)
     for batch in tqdm(loader, desc=f"{type(method).__name__} on {len(states)} sets", disable=not progress):
         query = torch.as_tensor(batch["image"])
-        encoded = method.encode(query)
         index = torch.tensor(order[start : start + len(query)])
         labels[index] = torch.as_tensor(batch["label"]).long()
         keep = [(int(i), j) for j, i in enumerate(index) if int(i) in wanted]
         full = official and len(query) == OFFICIAL_BATCH
-        for name, state in states.items():
-            s, m = method.score(encoded, state, tuple(query.shape[-2:]))
-            scores[name][index] = s.float().cpu()
+        for name, detection in detect_sets(method, query, states).items():
+            m = detection.maps
+            scores[name][index] = detection.scores.float().cpu()
             lows[name].append(m.flatten(1).amin(1).float().cpu())
             highs[name].append(m.flatten(1).amax(1).float().cpu())
             if full:
                 kept_official[name].append(official_scores(m))
-            weights = method.support_weights(encoded, state) if keep else None
             for i, j in keep:
                 kept_maps[name][i] = m[j].float().cpu()
-                if weights is not None:
-                    kept_weights[name][i] = weights[j].float().cpu()
+                if detection.weights is not None:
+                    kept_weights[name][i] = detection.weights[j].float().cpu()
         start += len(query)
     official_index = torch.tensor(order[: len(order) // OFFICIAL_BATCH * OFFICIAL_BATCH]) if official else None
     return {

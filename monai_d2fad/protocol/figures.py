@@ -8,11 +8,11 @@ from collections.abc import Sequence
 
 import torch
 
+from monai_d2fad.data.images import read_images
 from monai_d2fad.data.tasks import Task
 from monai_d2fad.protocol import plots
 from monai_d2fad.protocol.cells import read_score_file, score_file
 from monai_d2fad.protocol.config import BASELINES, GLOBAL_METHOD, ProtocolConfig, slug
-from monai_d2fad.protocol.evaluation import read_images
 from monai_d2fad.protocol.results import cell_values
 from monai_d2fad.protocol.training import training_scalars
 

@@ -14,7 +14,7 @@ import os
 from monai_d2fad.checkpoint import load_checkpoint
 from monai_d2fad.data.evaluation import evaluation_sets
 from monai_d2fad.devices import default_device
-from monai_d2fad.methods import D2FADMethod, FewShotMethod, ImageNearestNeighbour, PatchCore, RD4ADPerTask
+from monai_d2fad.methods import D2FADDetector, Detector, ImageNearestNeighbour, PatchCore, RD4ADPerTask
 from monai_d2fad.networks.d2fad import D2FAD
 from monai_d2fad.outputs import OutputLock
 from monai_d2fad.protocol.cells import TaskCells
@@ -57,14 +57,12 @@ def _run_d2fad(config: ProtocolConfig, run: TaskCells, name: str, overrides: dic
                 _bundle_overrides(config, run, train_k, base, overrides), config.config_file
             )
             train_shots = {k: train_k for k in shots}
-        model = load_checkpoint(checkpoint)
+        model = load_checkpoint(checkpoint).to(default_device())
         if sets:
-            method = D2FADMethod(model, overrides.get("image_score"), default_device())
-            run.evaluate(name, method, sets, train_shots, seconds)
+            run.evaluate(name, D2FADDetector(model, overrides.get("image_score")), sets, train_shots, seconds)
         if global_sets:
-            weight = _global_weight(config, run, model, train_k)
-            method = D2FADMethod(model, None, default_device(), global_weight=weight)
-            run.evaluate(GLOBAL_METHOD, method, global_sets, train_shots, seconds)
+            detector = D2FADDetector(model, global_weight=_global_weight(config, run, model, train_k))
+            run.evaluate(GLOBAL_METHOD, detector, global_sets, train_shots, seconds)
 
 
 def _global_weight(config: ProtocolConfig, run: TaskCells, model: D2FAD, train_k: int) -> float:
@@ -78,7 +76,7 @@ def _global_weight(config: ProtocolConfig, run: TaskCells, model: D2FAD, train_k
     key = f"{run.task.name}/train_{train_k}-shot"
     if key not in chosen:
         sets = evaluation_sets(run.train_tasks, "val", train_k, 1, run.support_dir)
-        weight, means = choose_global_weight(D2FADMethod(model, None, default_device()), sets, config.image_size)
+        weight, means = choose_global_weight(D2FADDetector(model), sets, config.image_size)
         chosen[key] = {"weight": weight, "val_auroc": {str(w): round(v, 2) for w, v in means.items()}}
         logger.info(
             "%s: global weight %s chosen on val (mean AUROC by weight %s)", key, weight, chosen[key]["val_auroc"]
@@ -110,7 +108,7 @@ def _bundle_overrides(config: ProtocolConfig, run: TaskCells, train_k: int, base
     }
 
 
-def _baseline(config: ProtocolConfig, key: str) -> FewShotMethod:
+def _baseline(config: ProtocolConfig, key: str) -> Detector:
     teacher = {"teacher": config.teacher, "teacher_weights": config.teacher_weights, "device": default_device()}
     if key == "patchcore":
         return PatchCore(**teacher)

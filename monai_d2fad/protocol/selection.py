@@ -9,9 +9,9 @@ import torch
 
 from monai_d2fad.data.evaluation import EvaluationSet
 from monai_d2fad.data.images import ImageDataset
-from monai_d2fad.methods.d2fad import D2FADMethod
+from monai_d2fad.methods.d2fad import D2FADDetector
 from monai_d2fad.metrics import anomaly_metrics
-from monai_d2fad.protocol.evaluation import read_images
+from monai_d2fad.reference_sets import fit_sets
 
 __all__ = ["GLOBAL_WEIGHTS", "choose_global_weight"]
 
@@ -21,7 +21,7 @@ GLOBAL_WEIGHTS = (0.0, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
 
 @torch.inference_mode()
 def choose_global_weight(
-    method: D2FADMethod,
+    detector: D2FADDetector,
     sets: Sequence[EvaluationSet],
     image_size: int,
     batch_size: int = 32,
@@ -32,17 +32,18 @@ def choose_global_weight(
     Each set's queries are scored once; the map score and the global discrepancy are combined for every candidate
     afterwards. Returns the chosen weight and the mean AUROC (%) of every candidate; ties go to the smaller weight.
     """
+    if detector.global_weight:
+        raise ValueError("choose the global weight with a detector whose own global_weight is 0")
     aurocs: dict[float, list[float]] = {w: [] for w in weights}
+    states = fit_sets(detector, sets, image_size)
     for s in sets:
-        state = method.fit(read_images(s.support, s.task.modality, image_size))
         images = ImageDataset(s.task.items(s.split), image_size, s.task.modality, progress=False)
         loader = torch.utils.data.DataLoader(images, batch_size=batch_size, num_workers=0)
         local, image_level, labels = [], [], []
         for batch in loader:
-            query = torch.as_tensor(batch["image"])
-            m, g, _ = method.score_parts(method.encode(query), state, tuple(query.shape[-2:]))
-            local.append(m.cpu())
-            image_level.append(g.cpu())
+            encoded = detector.encode(torch.as_tensor(batch["image"]))
+            local.append(detector.detect(encoded, states[s.name], tuple(batch["image"].shape[-2:])).scores.cpu())
+            image_level.append(detector.global_score(encoded, states[s.name]).cpu())
             labels.append(torch.as_tensor(batch["label"]))
         local, image_level, labels = torch.cat(local), torch.cat(image_level), torch.cat(labels)
         for w in weights:

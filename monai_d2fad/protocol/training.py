@@ -31,7 +31,7 @@ def train_d2fad(overrides: dict, config_file: str = BUNDLE_TRAIN_CONFIG) -> tupl
     if not os.path.isfile(config_file):
         raise FileNotFoundError(
             f"bundle training config {config_file} not found: pass --config_file (the protocol trains with "
-            "bundles/d2fad_fewshot/configs/train.json of a source checkout)"
+            "monai_d2fad/bundles/d2fad_fewshot/configs/train.json, installed with the package)"
         )
     ckpt_dir = os.path.join(overrides["output_dir"], "models")
     best, final = os.path.join(ckpt_dir, "model.pt"), os.path.join(ckpt_dir, "model_final.pt")

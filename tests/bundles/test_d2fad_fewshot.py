@@ -13,12 +13,13 @@ from ignite.engine import Events
 from monai.bundle import ConfigWorkflow, ckpt_export, verify_metadata
 from monai.metrics import compute_roc_auc
 
+from monai_d2fad.bundle_runs import BUNDLE_CONFIGS
 from monai_d2fad.data import make_synthetic_tasks
 from monai_d2fad.protocol.training import training_scalars
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-BUNDLE = os.path.join(ROOT, "bundles", "d2fad_fewshot")
-CONFIGS = os.path.join(BUNDLE, "configs")
+CONFIGS = BUNDLE_CONFIGS  # the package data; bundles/ of the checkout links to it
+BUNDLE = os.path.dirname(CONFIGS)
 TRAIN = [os.path.join(CONFIGS, "train.json"), os.path.join(CONFIGS, "demo.json")]
 SMALL = {"image_size": 32, "batch_size": 4, "num_workers": 0}
 

@@ -14,12 +14,12 @@ import torch
 from ignite.engine import Engine
 from ignite.handlers import Checkpoint
 
+from monai_d2fad.bundle_runs import BUNDLE_CONFIGS
 from monai_d2fad.checkpoint import latest_checkpoint
 from monai_d2fad.data import make_synthetic_tasks
 from monai_d2fad.engines import AtomicCheckpointSaver, AtomicDiskSaver
 
-ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-CONFIGS = os.path.join(ROOT, "bundles", "d2fad_fewshot", "configs")
+CONFIGS = BUNDLE_CONFIGS
 
 
 class _Weights:

@@ -3,8 +3,7 @@
 import pytest
 import torch
 
-from monai_d2fad.inference import FewShotDetector
-from monai_d2fad.methods import D2FADMethod, ImageNearestNeighbour, PatchCore, RD4ADPerTask
+from monai_d2fad.methods import D2FADDetector, Detection, Detector, ImageNearestNeighbour, PatchCore, RD4ADPerTask
 
 SIZE = (64, 64)
 
@@ -16,7 +15,16 @@ def images():
 
 
 def _scores(method, support, query):
-    return method.score(method.encode(query), method.fit(support), SIZE)
+    detection = method.detect(method.encode(query), method.fit(support), SIZE)
+    return detection.scores, detection.maps
+
+
+@pytest.mark.parametrize("cls", [PatchCore, ImageNearestNeighbour, RD4ADPerTask])
+def test_every_baseline_is_a_detector_giving_one_typed_result(cls, images):
+    method = cls(teacher="resnet18", teacher_weights=None, **({"steps": 1} if cls is RD4ADPerTask else {}))
+    detection = method.detect_images(images[2:], method.fit(images[:2]))
+    assert isinstance(method, Detector) and isinstance(detection, Detection)
+    assert detection.scores.shape == (1,) and detection.maps.shape == (1, 1, *SIZE) and detection.weights is None
 
 
 @pytest.mark.parametrize("cls", [PatchCore, ImageNearestNeighbour])
@@ -37,8 +45,8 @@ def test_patchcore_marks_where_the_query_differs(images):
 
 
 def test_rd4ad_fit_learns_the_references(images):
-    method = RD4ADPerTask("resnet18", teacher_weights=None, steps=30, learning_rate=0.005)
-    untrained = RD4ADPerTask("resnet18", teacher_weights=None, steps=0)
+    method = RD4ADPerTask(teacher="resnet18", teacher_weights=None, steps=30, learning_rate=0.005)
+    untrained = RD4ADPerTask(teacher="resnet18", teacher_weights=None, steps=0)
     untrained.teacher.load_state_dict(method.teacher.state_dict())
     before, _ = _scores(untrained, images[:2], images[:2])
     after, maps = _scores(method, images[:2], images[:2])
@@ -47,19 +55,39 @@ def test_rd4ad_fit_learns_the_references(images):
 
 
 def test_rd4ad_fit_is_reproducible(images):
-    method = RD4ADPerTask("resnet18", teacher_weights=None, steps=3)
+    method = RD4ADPerTask(teacher="resnet18", teacher_weights=None, steps=3)
     first, _ = _scores(method, images[:2], images[2:])
     second, _ = _scores(method, images[:2], images[2:])
     assert torch.allclose(first, second)
 
 
-def test_d2fad_method_matches_the_detector(tiny_model, images):
+def test_d2fad_detector_scores_kept_references_as_a_fitted_state(tiny_model, images):
+    detector = D2FADDetector(tiny_model())
+    detection = detector.detect(detector.encode(images[2:]), detector.fit(images[:2]), SIZE)
+    expected_scores, expected_maps = detector.set_support(images[:2]).score(images[2:])
+    assert torch.allclose(detection.scores, expected_scores, atol=1e-6)
+    assert torch.allclose(detection.maps, expected_maps, atol=1e-6)
+    assert detection.weights.shape == (1, 2)
+    assert float(detection.weights.sum()) == pytest.approx(1.0, abs=1e-5)
+
+
+def test_d2fad_global_weight_adds_the_image_level_discrepancy(tiny_model, images):
     model = tiny_model()
-    method = D2FADMethod(model)
-    scores, maps = _scores(method, images[:2], images[2:])
-    expected_scores, expected_maps = FewShotDetector(model).set_support(images[:2]).score(images[2:])
-    assert torch.allclose(scores, expected_scores, atol=1e-6)
-    assert torch.allclose(maps, expected_maps, atol=1e-6)
-    weights = method.support_weights(method.encode(images[2:]), method.fit(images[:2]))
-    assert weights.shape == (1, 2)
-    assert float(weights.sum()) == pytest.approx(1.0, abs=1e-5)
+    plain, extended = D2FADDetector(model), D2FADDetector(model, global_weight=2.0)
+    encoded, references = plain.encode(images[:2]), plain.fit(images[:1])
+    expected = plain.detect(encoded, references, SIZE).scores + 2.0 * plain.global_score(encoded, references)
+    assert torch.allclose(extended.detect(encoded, references, SIZE).scores, expected, atol=1e-6)
+    image_level = plain.global_score(encoded, references)
+    assert float(image_level[0]) == pytest.approx(0.0, abs=1e-5) and float(image_level[1]) > 1e-3  # [0] is the ref
+    with pytest.raises(ValueError, match="no teacher features"):
+        plain.global_score(encoded, type(references)(references.features, references.keys))
+
+
+def test_fit_folder_fits_every_normal_image_of_the_folder(references):
+    from monai_d2fad.data.images import read_images
+    from monai_d2fad.data.support import support_paths
+
+    method = PatchCore("resnet18", teacher_weights=None)
+    bank = method.fit_folder(references, image_size=64)
+    assert torch.equal(bank, method.fit(read_images(support_paths(references), None, 64)))
+    assert bank.shape[0] == len(support_paths(references)) * 8 * 8  # every patch of every image, at stride 8
