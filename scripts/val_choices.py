@@ -51,7 +51,7 @@ def teacher_features(data_dir: str, cache: str) -> dict:
     return feats
 
 
-def run(data: dict, held: str, output="linear", lr=1e-3, lam=1.0, sim="dot", steps=300, seed=0) -> dict:
+def run(data: dict, held: str, output="linear", lr=1e-3, lam=1.0, sim="dot", steps=300, seed=0, detach=False) -> dict:
     torch.manual_seed(seed)
     tasks = sorted({k.split("/")[0] for k in data} - {held})
     feats = [torch.cat([data[f"{t}/train"]["feats"][i] for t in tasks]) for i in range(4)]
@@ -66,6 +66,8 @@ def run(data: dict, held: str, output="linear", lr=1e-3, lam=1.0, sim="dot", ste
         s = torch.stack([(p := pools[groups[i]])[p != i][torch.randperm(len(p) - 1)[:K]] for i in q.tolist()])
         out = student(feats[3][torch.cat([q, s.flatten()])])
         sq, ss = [f[:BATCH] for f in out], [f[BATCH:].unflatten(0, (BATCH, K)) for f in out]
+        if detach:  # stop the self-distillation gradient into the references' side
+            ss = [f.detach() for f in ss]
         losses = loss_fn.terms(D2FADOutput([f[q] for f in feats[:3]], sq, ss, l2w(sq, ss), l2w.aggregate))
         optimizer.zero_grad()
         losses["loss"].backward()
@@ -94,7 +96,7 @@ def run(data: dict, held: str, output="linear", lr=1e-3, lam=1.0, sim="dot", ste
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("configs", help="JSON list of settings (output, lr, lam, sim, steps), or a file holding one")
+    p.add_argument("configs", help="JSON list of settings (output, lr, lam, sim, steps, detach), or a file holding one")
     p.add_argument("--data_dir", default="../shared/data/medfsad")
     p.add_argument("--cache", default="runs/val_choices_features.pt")
     args = p.parse_args()

@@ -74,12 +74,16 @@ def test_benchmark_configs_are_the_documented_commands(name, module, documented)
 def test_val_choices_config_lists_the_rows_of_the_results_table():
     with open(os.path.join(CONFIGS, "val_choices", "training_defaults.json")) as f:
         rows = json.load(f)
-    assert [(r["output"], r["lr"], r["lam"], r["sim"]) for r in rows] == [
-        ("relu", 1e-4, 0.1, "dot"),
-        ("linear", 1e-4, 0.1, "dot"),
-        ("linear", 1e-3, 0.1, "dot"),
-        ("linear", 1e-3, 1.0, "dot"),
-        ("linear", 1e-3, 1.0, "cosine"),
+    assert [(r["output"], r["lr"], r["lam"], r["sim"], r.get("detach", False)) for r in rows] == [
+        ("relu", 1e-4, 0.1, "dot", False),
+        ("linear", 1e-4, 0.1, "dot", False),
+        ("linear", 1e-3, 0.1, "dot", False),
+        ("linear", 1e-3, 1.0, "dot", False),
+        ("linear", 1e-3, 1.0, "cosine", False),
+        ("linear", 1e-3, 1.0, "cosine", True),
+        ("linear", 1e-3, 10.0, "cosine", False),
+        ("linear", 1e-3, 30.0, "cosine", False),
+        ("linear", 1e-3, 100.0, "cosine", False),
     ]
 
 

@@ -18,7 +18,7 @@ def _feats(b=2):
 @pytest.mark.parametrize("reduction", ["location", "flatten"])
 @pytest.mark.parametrize("aggregate", ["feature", "distance"])
 def test_identical_features_give_zero_loss(reduction, aggregate):
-    out = DualDistillationLoss(reduction=reduction).terms(_output(_feats(), aggregate=aggregate))
+    out = DualDistillationLoss(lam=1.0, reduction=reduction).terms(_output(_feats(), aggregate=aggregate))
     for key in ("loss", "tsd", "ssd"):
         assert float(out[key]) == pytest.approx(0.0, abs=1e-5)
 
@@ -39,7 +39,8 @@ def test_switches_and_lambda():
     full = DualDistillationLoss(lam=0.5).terms(out)
     assert float(full["loss"]) == pytest.approx(0.5 * float(full["tsd"]) + float(full["ssd"]), rel=1e-6)
     assert float(DualDistillationLoss(tsd=False)(out)) == pytest.approx(float(full["ssd"]), rel=1e-6)
-    assert float(DualDistillationLoss(ssd=False)(out)) == pytest.approx(float(full["tsd"]), rel=1e-6)
+    only_tsd = DualDistillationLoss(ssd=False)
+    assert float(only_tsd(out)) == pytest.approx(only_tsd.lam * float(full["tsd"]), rel=1e-6)
     with pytest.raises(ValueError):
         DualDistillationLoss(tsd=False, ssd=False)
 

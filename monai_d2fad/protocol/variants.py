@@ -32,7 +32,7 @@ ABLATIONS: dict[str, dict[str, dict]] = {
 DEFAULTS = {
     "l2w": "dot",
     "l2w_similarity": "cosine",
-    "lam": 1.0,
+    "lam": 100.0,
     "tsd": True,
     "ssd": True,
     "loss_reduction": "location",

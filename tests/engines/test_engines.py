@@ -43,7 +43,7 @@ def test_trainer_logs_losses_redraws_episodes_and_freezes_teacher(tmp_path):
     trainer.run()
     scalars = scalar_output(trainer.state.output)  # MONAI's loss, the handler's terms and learning rate
     assert set(scalars) == {"loss", "tsd", "ssd", "lr"} and all(isinstance(v, float) for v in scalars.values())
-    assert scalars["loss"] == pytest.approx(scalars["tsd"] + scalars["ssd"], rel=1e-5)  # lam = 1
+    assert scalars["loss"] == pytest.approx(100 * scalars["tsd"] + scalars["ssd"], rel=1e-5)  # lam = 100
     assert epochs_seen == [0, 1]
     assert all(torch.equal(v, net.teacher.state_dict()[k]) for k, v in teacher_before.items())
 

@@ -25,7 +25,7 @@ def test_teacher_frozen_after_model_train():
 
 
 @pytest.mark.parametrize("l2w", ["dot", "none"])
-def test_one_optimiser_step_lowers_the_loss(l2w):
+def test_a_few_optimiser_steps_lower_the_loss(l2w):
     model = D2FAD("resnet18", teacher_weights=None, l2w=l2w).train()
     query, support = torch.rand(2, 3, 64, 64), torch.rand(2, 2, 3, 64, 64)
     loss_fn = DualDistillationLoss()
@@ -36,9 +36,10 @@ def test_one_optimiser_step_lowers_the_loss(l2w):
     with torch.no_grad():
         before = float(loss_fn(model(query, support)))
     model.train()
-    opt.zero_grad()
-    loss_fn(model(query, support)).backward()
-    opt.step()
+    for _ in range(5):  # one Adam step of lr 1e-3 can overshoot on the lam = 100 loss
+        opt.zero_grad()
+        loss_fn(model(query, support)).backward()
+        opt.step()
     model.eval()
     with torch.no_grad():
         after = float(loss_fn(model(query, support)))

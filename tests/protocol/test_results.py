@@ -40,7 +40,7 @@ def test_results_file_with_other_columns_is_refused(tmp_path):
 
 def test_variant_names_list_only_what_differs_from_the_defaults():
     assert variant_name({}) == "D2FAD"
-    assert variant_name({"lam": 1.0}) == "D2FAD"
+    assert variant_name({"lam": 100.0}) == "D2FAD" and variant_name({"lam": 1.0}) == "D2FAD[lam=1.0]"
     assert variant_name({"student_output": "linear"}, {"teacher": "efficientnet_lite0"}) == "D2FAD"
     assert variant_name({"student_output": "relu"}, {"teacher": "efficientnet_lite0"}) == "D2FAD[student_output=relu]"
     assert variant_name({"ssd": False, "l2w": "none"}) == "D2FAD[l2w=none,ssd=False]"
