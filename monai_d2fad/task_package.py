@@ -22,7 +22,7 @@ import torch
 
 from monai_d2fad.calibration import calibrate_threshold
 from monai_d2fad.checkpoint import checkpoint_dict, model_from_checkpoint, read_checkpoint
-from monai_d2fad.data.images import load_image
+from monai_d2fad.data.images import read_images
 from monai_d2fad.data.support import support_paths
 from monai_d2fad.methods.d2fad import D2FADDetector, D2FADReferences
 from monai_d2fad.networks.d2fad import D2FAD
@@ -74,7 +74,7 @@ class RegisteredTask:
 
     def load_images(self, paths: list[str]) -> torch.Tensor:
         """``[N, 3, S, S]`` images preprocessed as this task's (the references were)."""
-        return torch.stack([load_image(p, self.modality, self.image_size) for p in paths])
+        return read_images(paths, self.modality, self.image_size)
 
     def judge(self, images: torch.Tensor, maps: torch.Tensor, overlays: bool = True) -> Judgement:
         """Score, decide and colour preprocessed ``images`` ``[B, 3, S, S]`` from their anomaly ``maps``: the one

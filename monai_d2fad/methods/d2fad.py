@@ -80,17 +80,18 @@ class D2FADDetector(torch.nn.Module, Detector[D2FADFeatures, D2FADReferences]):
         l2w = self.model.l2w
         return [l2w.weights(i, q, k) for i, (q, k) in enumerate(zip(encoded.student, references.keys))]
 
-    def maps(
-        self,
-        encoded: D2FADFeatures,
-        references: D2FADReferences,
-        size: tuple[int, int],
-        weights: list[torch.Tensor] | None = None,
-    ) -> torch.Tensor:
+    def maps(self, encoded: D2FADFeatures, references: D2FADReferences, size: tuple[int, int]) -> torch.Tensor:
         """Anomaly maps ``[B, 1, H, W]`` (the paper's Eq. 5 discrepancy, upsampled, combined over scales, blurred)."""
-        _check_size(references, size)
-        weights = self.weights(encoded, references) if weights is None else weights
-        return self.model.anomaly_map(encoded.student, references.features, weights, size)
+        return self._maps_and_weights(encoded, references, size)[0]
+
+    def _maps_and_weights(
+        self, encoded: D2FADFeatures, references: D2FADReferences, size: tuple[int, int]
+    ) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        expected = tuple(s * 4 for s in references.features[0].shape[-2:])
+        if tuple(size) != expected:
+            raise ValueError(f"query size {tuple(size)} differs from the support size {expected}")
+        weights = self.weights(encoded, references)
+        return self.model.anomaly_map(encoded.student, references.features, weights, size), weights
 
     def global_score(self, encoded: D2FADFeatures, references: D2FADReferences) -> torch.Tensor:
         """The image-level discrepancy ``[B]`` of the global extension (``scoring.global_discrepancy``)."""
@@ -99,9 +100,7 @@ class D2FADDetector(torch.nn.Module, Detector[D2FADFeatures, D2FADReferences]):
         return global_discrepancy(encoded.teacher, references.teacher)
 
     def detect(self, encoded: D2FADFeatures, references: D2FADReferences, size: tuple[int, int]) -> Detection:
-        _check_size(references, size)
-        weights = self.weights(encoded, references)
-        maps = self.maps(encoded, references, size, weights)
+        maps, weights = self._maps_and_weights(encoded, references, size)
         scores = image_score(maps, self.image_score)
         if self.global_weight:
             scores = scores + self.global_weight * self.global_score(encoded, references)
@@ -139,9 +138,3 @@ class D2FADDetector(torch.nn.Module, Detector[D2FADFeatures, D2FADReferences]):
         """Scores ``[B]`` and anomaly maps ``[B, 1, H, W]`` of queries ``[B, 3, H, W]`` against the kept references."""
         detection = self.detect_images(query, self.references)
         return detection.scores, detection.maps
-
-
-def _check_size(references: D2FADReferences, size: tuple[int, int]) -> None:
-    expected = tuple(s * 4 for s in references.features[0].shape[-2:])
-    if tuple(size) != expected:
-        raise ValueError(f"query size {tuple(size)} differs from the support size {expected}")
