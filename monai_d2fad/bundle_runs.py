@@ -1,9 +1,10 @@
-"""``train`` and ``evaluate``: the MONAI Bundle's workflows (``monai_d2fad/bundles/d2fad_fewshot``, package
+"""``train`` and ``evaluate``: the MONAI Bundle workflows of a method (``monai_d2fad/bundles/<bundle>``, package
 data; ``bundles/`` of a source checkout links to it) from the command line.
 
     monai-d2fad train --output_dir runs/demo --overlay demo
     monai-d2fad train --output_dir runs/cxr --dataset_dir ../shared/data/medfsad --set test_task=chest_xray epochs=8
     monai-d2fad evaluate --output_dir runs/cxr --set test_task=chest_xray
+    monai-d2fad train --method dcam --output_dir runs/dcam --dataset_dir ../shared/data/medfsad  # multi-class
 
 The same as ``python -m monai.bundle run training|evaluating --config_file [...]`` with the bundle's configs:
 ``--overlay`` adds configs after ``train.json`` (``demo``, ``paper`` or a file), ``--set`` overrides config ids.
@@ -20,9 +21,19 @@ from monai.bundle import ConfigWorkflow
 
 from monai_d2fad.options import command_main
 
-__all__ = ["BUNDLE_CONFIGS", "add_evaluate_arguments", "add_train_arguments", "evaluate", "main", "train"]
+__all__ = [
+    "BUNDLE_CONFIGS",
+    "METHOD_CONFIGS",
+    "add_evaluate_arguments",
+    "add_train_arguments",
+    "evaluate",
+    "main",
+    "train",
+]
 
 BUNDLE_CONFIGS = str(resources.files("monai_d2fad") / "bundles" / "d2fad_fewshot" / "configs")  # package data
+# method -> the folder of its bundle configs (train.json, evaluate.json)
+METHOD_CONFIGS = {"d2fad": BUNDLE_CONFIGS, "dcam": str(resources.files("monai_d2fad") / "bundles" / "dcam" / "configs")}
 
 
 def _override(text: str) -> tuple[str, object]:
@@ -46,6 +57,7 @@ def _config_file(name: str) -> str:
 
 def add_train_arguments(p: argparse.ArgumentParser) -> None:
     """``train``'s options (``evaluate`` adds ``--ckpt_path``)."""
+    p.add_argument("--method", choices=sorted(METHOD_CONFIGS), default="d2fad", help="the method's bundle configs")
     p.add_argument("--output_dir", required=True, help="checkpoints, TensorBoard logs, support lists, test results")
     p.add_argument("--dataset_dir", default=None, help="folder of task folders (default: the bundle's)")
     p.add_argument(
@@ -64,7 +76,8 @@ def _run(args: argparse.Namespace, extra: list[str], run_id: str) -> ConfigWorkf
     for key in ("dataset_dir", "ckpt_path"):
         if getattr(args, key, None) is not None:
             overrides[key] = getattr(args, key)
-    config = [os.path.join(BUNDLE_CONFIGS, "train.json"), *args.overlay, *extra]
+    configs = METHOD_CONFIGS[getattr(args, "method", "d2fad")]
+    config = [os.path.join(configs, "train.json"), *args.overlay, *(os.path.join(configs, name) for name in extra)]
     workflow = ConfigWorkflow(
         config_file=config,
         workflow_type=None,
@@ -85,7 +98,7 @@ def train(args: argparse.Namespace) -> ConfigWorkflow:
 
 def evaluate(args: argparse.Namespace) -> ConfigWorkflow:
     """Run the bundle's ``evaluating`` on the test task's test split."""
-    return _run(args, [os.path.join(BUNDLE_CONFIGS, "evaluate.json")], "evaluating")
+    return _run(args, ["evaluate.json"], "evaluating")
 
 
 def main(argv: list[str] | None = None) -> ConfigWorkflow:

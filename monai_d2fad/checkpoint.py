@@ -1,9 +1,11 @@
-"""D²4FAD checkpoints: student, learn-to-weight and the config to rebuild the model; never the teacher's weights.
+"""Checkpoints: the trained parts and the config to rebuild the model; never the teacher's weights.
 
-Layout (the same whether written by ``save_checkpoint`` or by MONAI's ``CheckpointSaver`` with
+D²4FAD's layout (the same whether written by ``save_checkpoint`` or by MONAI's ``CheckpointSaver`` with
 ``save_dict={"d2fad": ModelCard(model), "student": model.student, "l2w": model.l2w, ...}``)::
 
     {"d2fad": {"format", "config", "teacher_fingerprint"}, "student": state_dict, "l2w": state_dict, ...}
+
+DCAM's: ``{"dcam": ModelCard(model), "student": model.student}`` (the student with its attention blocks).
 """
 
 from __future__ import annotations
@@ -14,16 +16,21 @@ import re
 import warnings
 
 import torch
+from torch import nn
 
 from monai_d2fad.networks.d2fad import D2FAD
+from monai_d2fad.networks.dcam import DCAM
 from monai_d2fad.outputs import atomic_write, check_overwrite
 
 __all__ = [
     "CHECKPOINT_FORMAT",
+    "MODEL_KINDS",
     "ModelCard",
     "checkpoint_dict",
+    "checkpoint_kind",
     "latest_checkpoint",
     "load_checkpoint",
+    "load_dcam",
     "model_from_checkpoint",
     "read_checkpoint",
     "save_checkpoint",
@@ -31,11 +38,13 @@ __all__ = [
 ]
 
 CHECKPOINT_FORMAT = "monai_d2fad.checkpoint/1"
+MODEL_CLASSES = {"d2fad": D2FAD, "dcam": DCAM}  # the key of a checkpoint's card: the model it holds
+MODEL_KINDS = tuple(MODEL_CLASSES)
 # settings that checkpoints written before they existed were trained with
 LEGACY_CONFIG = {"student_output": "relu", "l2w_similarity": "dot"}
 
 
-def teacher_fingerprint(model: D2FAD) -> str:
+def teacher_fingerprint(model: nn.Module) -> str:
     """A short hash of the teacher's weights, to catch a checkpoint used with another teacher than it was trained on."""
     return model.teacher.fingerprint()
 
@@ -43,10 +52,11 @@ def teacher_fingerprint(model: D2FAD) -> str:
 class ModelCard:
     """What a checkpoint needs besides weights, as a ``state_dict``-able object for Ignite's ``Checkpoint``.
 
-    Loading a card (e.g. when resuming) checks that the checkpoint was made for the same model and teacher.
+    Loading a card (e.g. when resuming) checks that the checkpoint was made for the same model and teacher. Any
+    model with a ``config`` dict and a ``teacher`` (``D2FAD``, ``DCAM``) has one.
     """
 
-    def __init__(self, model: D2FAD):
+    def __init__(self, model: nn.Module):
         self.model = model
 
     def state_dict(self) -> dict:
@@ -60,13 +70,15 @@ class ModelCard:
         _check_card(card, self.model, "checkpoint")
 
 
-def checkpoint_dict(model: D2FAD, **extra) -> dict:
+def checkpoint_dict(model: D2FAD | DCAM, **extra) -> dict:
     """The checkpoint content: plain tensors, numbers and strings, loadable with ``weights_only=True``."""
     card = ModelCard(model).state_dict()
+    if isinstance(model, DCAM):
+        return {"dcam": card, "student": model.student.state_dict(), **extra}
     return {"d2fad": card, "student": model.student.state_dict(), "l2w": model.l2w.state_dict(), **extra}
 
 
-def save_checkpoint(model: D2FAD, path: str | os.PathLike, overwrite: bool = False, **extra) -> str:
+def save_checkpoint(model: D2FAD | DCAM, path: str | os.PathLike, overwrite: bool = False, **extra) -> str:
     """Write ``model`` to ``path`` whole or not at all; refuses to replace an existing file unless ``overwrite``."""
     path = os.fspath(path)
     check_overwrite([path], overwrite, "pass overwrite=True to replace it")
@@ -75,8 +87,11 @@ def save_checkpoint(model: D2FAD, path: str | os.PathLike, overwrite: bool = Fal
     return path
 
 
-def read_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict:
-    """The content of a ``monai_d2fad`` checkpoint (or task package), read with ``weights_only=True``."""
+def read_checkpoint(
+    path: str | os.PathLike, map_location: str | torch.device = "cpu", kind: str | None = "d2fad"
+) -> dict:
+    """The content of a ``monai_d2fad`` checkpoint (or task package) of a ``kind`` of model (``d2fad``, ``dcam``: the
+    key of its card; None: either), read with ``weights_only=True``."""
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"checkpoint {path} does not exist")
@@ -84,23 +99,30 @@ def read_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
         content = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as e:
         raise ValueError(f"{path} is not a readable checkpoint: {type(e).__name__}: {e}") from e
-    card = content.get("d2fad") if isinstance(content, dict) else None
+    found = [k for k in MODEL_KINDS if isinstance(content, dict) and k in content]
+    key = kind or (found[0] if found else "d2fad")
+    card = content.get(key) if isinstance(content, dict) else None
     if not isinstance(card, dict) or card.get("format") != CHECKPOINT_FORMAT:
-        raise ValueError(f"{path} is not a monai_d2fad checkpoint (expected format {CHECKPOINT_FORMAT!r})")
+        raise ValueError(
+            f"{path} is not a monai_d2fad {kind or ''} checkpoint (expected format {CHECKPOINT_FORMAT!r} under "
+            f"{key!r}" + (f"; it is a {found[0]} checkpoint)" if found else ")")
+        )
     return content
 
 
 def model_from_checkpoint(
     content: dict, teacher_weights: str | os.PathLike | None = "config", source: str = "checkpoint"
-) -> D2FAD:
-    """Rebuild the model of a checkpoint's ``content`` (see ``load_checkpoint``)."""
-    config = _config(content["d2fad"])
+) -> D2FAD | DCAM:
+    """Rebuild the model of a checkpoint's ``content``, whichever kind it holds (see ``load_checkpoint``)."""
+    kind = checkpoint_kind(content)
+    config = _config(content[kind])
     if teacher_weights != "config":
         config["teacher_weights"] = None if teacher_weights is None else str(teacher_weights)
-    model = D2FAD(**config)
+    model = MODEL_CLASSES[kind](**config)
     model.student.load_state_dict(content["student"])
-    model.l2w.load_state_dict(content["l2w"])
-    _check_card(content["d2fad"], model, source)
+    if kind == "d2fad":
+        model.l2w.load_state_dict(content["l2w"])
+    _check_card(content[kind], model, source)
     return model
 
 
@@ -118,12 +140,26 @@ def load_checkpoint(
     return model_from_checkpoint(read_checkpoint(path), teacher_weights, os.fspath(path)).to(map_location)
 
 
+def load_dcam(
+    path: str | os.PathLike,
+    teacher_weights: str | os.PathLike | None = "config",
+    map_location: str | torch.device = "cpu",
+) -> DCAM:
+    """Rebuild a trained ``DCAM`` from ``path`` (``weights_only``); ``teacher_weights`` as ``load_checkpoint``'s."""
+    return model_from_checkpoint(read_checkpoint(path, kind="dcam"), teacher_weights, os.fspath(path)).to(map_location)
+
+
+def checkpoint_kind(content: dict) -> str:
+    """``d2fad`` or ``dcam``: the model a checkpoint's content holds."""
+    return next(k for k in MODEL_KINDS if k in content)
+
+
 def _config(card: dict) -> dict:
-    """A card's model configuration, with the settings of older checkpoints made explicit."""
-    return {**LEGACY_CONFIG, **card["config"]}
+    """A card's model configuration, with the settings of older D²4FAD checkpoints made explicit."""
+    return {**LEGACY_CONFIG, **card["config"]} if "l2w" in card["config"] else dict(card["config"])
 
 
-def _check_card(card: dict, model: D2FAD, source: str) -> None:
+def _check_card(card: dict, model: nn.Module, source: str) -> None:
     arch = {k: v for k, v in _config(card).items() if k != "teacher_weights"}
     mine = {k: v for k, v in model.config.items() if k != "teacher_weights"}
     if arch != mine:

@@ -16,6 +16,7 @@ import argparse
 import torch
 
 from monai_d2fad.methods.d2fad import D2FADDetector
+from monai_d2fad.methods.dcam import DCAMDetector
 from monai_d2fad.options import add_output_options, add_task_options, command_main
 from monai_d2fad.outputs import check_overwrite
 from monai_d2fad.task_package import task_from_args
@@ -33,14 +34,15 @@ __all__ = [
 
 
 class BakedScorer(torch.nn.Module):
-    """``images -> (scores, maps)`` against the detector's cached references."""
+    """``images -> (scores, maps)`` of a registered task's detector, its state baked in (D²4FAD's cached references,
+    DCAM's trained student)."""
 
-    def __init__(self, detector: D2FADDetector):
+    def __init__(self, detector: D2FADDetector | DCAMDetector):
         super().__init__()
         self.detector = detector
 
     def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        detection = self.detector.detect_images(images, self.detector.references)
+        detection = self.detector.detect_images(images, self.detector.task_state)
         return detection.scores, detection.maps
 
 
@@ -120,6 +122,8 @@ def run(args: argparse.Namespace) -> dict:
         raise SystemExit(f"error: {e}") from e
     package = task_from_args(args)
     detector = package.detector
+    if args.supports_as_input and not isinstance(detector, D2FADDetector):
+        raise SystemExit(f"error: --supports_as_input needs a D²4FAD model; {args.checkpoint} holds DCAM")
     module = SupportInputScorer(detector) if args.supports_as_input else BakedScorer(detector)
     size = package.image_size
     support = torch.rand(len(package.support_files), 3, size, size)

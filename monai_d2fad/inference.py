@@ -38,6 +38,8 @@ class AnomalyMapNetwork(D2FADDetector):
         teacher_weights: str | None = "config",
     ):
         task = open_task(checkpoint, support, modality, image_size, teacher_weights=teacher_weights, calibrate=False)
+        if not isinstance(task.detector, D2FADDetector):
+            raise ValueError(f"{checkpoint} holds a {type(task.detector.model).__name__}: this network is D²4FAD's")
         super().__init__(task.detector.model, task.detector.image_score)
         self.model.requires_grad_(False)  # scoring only: no autograd graph when called as network(images)
         self.task = replace(task, detector=self)  # the registered task, with this network as its detector

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from monai.utils import look_up_option
 from torch import nn
 
 from monai_d2fad.networks.d2fad import D2FADOutput
+from monai_d2fad.networks.dcam import DCAMOutput
 from monai_d2fad.scoring import cosine_distance, support_distance
 
-__all__ = ["LOSS_REDUCTIONS", "DualDistillationLoss"]
+__all__ = ["DCAM_LOSS_DIMENSIONS", "LOSS_REDUCTIONS", "DCAMLoss", "DualDistillationLoss"]
 
 LOSS_REDUCTIONS = ("location", "flatten")
+# the dimension a DCAM loss compares along: "channel" (a vector per location) or "spatial" (a map per channel)
+DCAM_LOSS_DIMENSIONS = ("channel", "spatial", "none")
 
 
 class DualDistillationLoss(nn.Module):
@@ -61,3 +65,48 @@ class DualDistillationLoss(nn.Module):
         terms = self.terms(out)
         self.last_terms = {"tsd": terms["tsd"], "ssd": terms["ssd"]}
         return terms["loss"]
+
+
+def _flat(x: torch.Tensor, dim: str) -> torch.Tensor:
+    """``[B, C, H, W]`` as ``[B, N, D]``: the D-long vectors a loss compares along ``dim`` (N of them per image)."""
+    flat = x.float().flatten(2)  # [B, C, HW]
+    return flat.transpose(1, 2) if dim == "channel" else flat
+
+
+class DCAMLoss(nn.Module):
+    """DCAM's teacher-student losses: cosine distance (CD) and KL divergence (KD), each along ``channel`` or
+    ``spatial`` dimension or off (``none``), summed over the three scales. The paper's best: channel CD, spatial KD.
+
+    - CD along ``channel``: ``1 - cos`` of the channel vectors at each location (STFPM's loss up to a factor), mean
+      over locations; along ``spatial``: ``1 - cos`` of each channel's flattened map, mean over channels.
+    - KD along ``spatial``: each channel's map as a distribution over locations (softmax of ``x / temperature``),
+      ``KL(teacher || student)``; along ``channel``: each location's channel vector as a distribution over channels.
+      Averaged over the distributions (the reference code sums over channels; the mean keeps CD and KD comparable).
+
+    ``forward(output, target=None)`` compares the teacher with the student's attended features and returns the
+    total (``cd + kd_weight * kd``) as MONAI's trainers call a loss; ``last_terms`` keeps ``cd`` and ``kd``.
+    """
+
+    def __init__(self, cd: str = "channel", kd: str = "spatial", kd_weight: float = 1.0, temperature: float = 1.0):
+        super().__init__()
+        self.cd, self.kd = look_up_option(cd, DCAM_LOSS_DIMENSIONS), look_up_option(kd, DCAM_LOSS_DIMENSIONS)
+        if self.cd == "none" and self.kd == "none":
+            raise ValueError("at least one of the DCAM losses (cd, kd) must be on")
+        self.kd_weight, self.temperature = float(kd_weight), float(temperature)
+        self.last_terms: dict[str, torch.Tensor] = {}
+
+    def cosine(self, teacher: torch.Tensor, student: torch.Tensor) -> torch.Tensor:
+        return (1 - F.cosine_similarity(_flat(teacher, self.cd), _flat(student, self.cd), dim=-1)).mean()
+
+    def divergence(self, teacher: torch.Tensor, student: torch.Tensor) -> torch.Tensor:
+        t = F.log_softmax(_flat(teacher, self.kd) / self.temperature, dim=-1)
+        s = F.log_softmax(_flat(student, self.kd) / self.temperature, dim=-1)
+        return F.kl_div(s, t, log_target=True, reduction="none").sum(-1).mean()
+
+    def forward(self, out: DCAMOutput, target: torch.Tensor | None = None) -> torch.Tensor:
+        zero = out.attended[0].new_zeros(())
+        pairs = list(zip(out.teacher, out.attended))
+        cd = sum((self.cosine(t, s) for t, s in pairs), zero) if self.cd != "none" else zero
+        kd = sum((self.divergence(t, s) for t, s in pairs), zero) if self.kd != "none" else zero
+        self.last_terms = {"cd": cd.detach(), "kd": kd.detach()}
+        return cd + self.kd_weight * kd

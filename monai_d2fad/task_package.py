@@ -25,7 +25,9 @@ from monai_d2fad.checkpoint import checkpoint_dict, model_from_checkpoint, read_
 from monai_d2fad.data.images import read_images
 from monai_d2fad.data.support import support_paths
 from monai_d2fad.methods.d2fad import D2FADDetector, D2FADReferences
+from monai_d2fad.methods.dcam import DCAMDetector
 from monai_d2fad.networks.d2fad import D2FAD
+from monai_d2fad.networks.dcam import DCAM
 from monai_d2fad.options import add_output_options, add_task_options, add_threshold_options, command_main
 from monai_d2fad.outputs import atomic_write, check_overwrite
 from monai_d2fad.scoring import image_score
@@ -62,11 +64,13 @@ class Judgement:
 
 @dataclass
 class RegisteredTask:
-    """A ready ``detector`` with the task's references kept, how to preprocess its images (``modality``,
-    ``image_size``) and how to decide (``threshold``: a record with its ``value`` and ``method``; None when opened
-    without calibration, for callers that only need maps)."""
+    """A ready ``detector`` of the task, how to preprocess its images (``modality``, ``image_size``) and how to
+    decide (``threshold``: a record with its ``value`` and ``method``; None when opened without calibration, for
+    callers that only need maps). The detector is a module whose ``forward`` gives the task's anomaly maps: a
+    ``D2FADDetector`` with the task's references kept, or a ``DCAMDetector`` whose student learnt the task (the
+    references then serve the threshold only)."""
 
-    detector: D2FADDetector
+    detector: D2FADDetector | DCAMDetector
     modality: str | None
     image_size: int
     threshold: dict | None
@@ -114,7 +118,7 @@ def _finite(record: dict, source: str) -> dict:
 
 
 def build_task_package(
-    model: D2FAD,
+    model: D2FAD | DCAM,
     support_files: list[str],
     modality: str | None = None,
     image_size: int = 128,
@@ -122,11 +126,15 @@ def build_task_package(
     validation_dir: str | None = None,
     device: str | torch.device = "cpu",
 ) -> RegisteredTask:
-    """Encode ``support_files`` with ``model`` and choose the threshold (see ``choose_threshold``; None: none)."""
+    """Encode ``support_files`` with ``model`` (D²4FAD) and choose the threshold (see ``choose_threshold``; None:
+    none)."""
     files = [os.path.abspath(p) for p in support_files]
-    task = RegisteredTask(D2FADDetector(model.to(device)), modality, image_size, None, files)
+    model = model.to(device)
+    detector = DCAMDetector(model) if isinstance(model, DCAM) else D2FADDetector(model)
+    task = RegisteredTask(detector, modality, image_size, None, files)
     references = task.load_images(files)
-    task.detector.set_support(references)
+    if isinstance(detector, D2FADDetector):
+        detector.set_support(references)
     if threshold is not None or validation_dir:
         task.threshold = choose_threshold(task, threshold or "loo", validation_dir, references)
     return task
@@ -137,7 +145,6 @@ def save_task_package(package: RegisteredTask, path: str, overwrite: bool = Fals
     check_overwrite([path], overwrite, "pass overwrite=True (--overwrite) to replace it")
     if package.threshold is None:
         raise ValueError("a task package needs a threshold: register it with one")
-    references = package.detector.references
     content = checkpoint_dict(package.detector.model)
     content["package"] = {
         "format": PACKAGE_FORMAT,
@@ -145,9 +152,11 @@ def save_task_package(package: RegisteredTask, path: str, overwrite: bool = Fals
         "image_size": package.image_size,
         "threshold": json.dumps(package.threshold),
         "support_files": package.support_files,
-        "features": [f.cpu() for f in references.features],
-        "keys": [k.cpu() for k in references.keys],
     }
+    if isinstance(package.detector, D2FADDetector):
+        references = package.detector.references
+        content["package"]["features"] = [f.cpu() for f in references.features]
+        content["package"]["keys"] = [k.cpu() for k in references.keys]
     with atomic_write(path) as f:
         torch.save(content, f)
     return path
@@ -156,7 +165,7 @@ def save_task_package(package: RegisteredTask, path: str, overwrite: bool = Fals
 def is_task_package(path: str) -> bool:
     """Whether ``path`` is a task package (a plain checkpoint is not)."""
     try:
-        return "package" in read_checkpoint(path)
+        return "package" in read_checkpoint(path, kind=None)
     except (FileNotFoundError, ValueError):
         return False
 
@@ -169,7 +178,10 @@ def _package_from(
         raise ValueError(f"{source} is not a monai_d2fad task package (expected format {PACKAGE_FORMAT!r})")
     threshold = _finite(json.loads(info["threshold"]), f"the threshold of {source}")
     model = model_from_checkpoint(content, teacher_weights, source).to(device)
-    detector = D2FADDetector(model).set_references(D2FADReferences(info["features"], info["keys"]))
+    if isinstance(model, DCAM):
+        detector = DCAMDetector(model)
+    else:
+        detector = D2FADDetector(model).set_references(D2FADReferences(info["features"], info["keys"]))
     return RegisteredTask(detector, info["modality"], int(info["image_size"]), threshold, list(info["support_files"]))
 
 
@@ -177,7 +189,7 @@ def load_task_package(
     path: str, teacher_weights: str | None = "config", device: str | torch.device = "cpu"
 ) -> RegisteredTask:
     """Rebuild the detector of a package with its cached references (``weights_only`` loading)."""
-    return _package_from(read_checkpoint(path), path, teacher_weights, device)
+    return _package_from(read_checkpoint(path, kind=None), path, teacher_weights, device)
 
 
 def open_task(
@@ -196,7 +208,7 @@ def open_task(
     given replaces a package's threshold; its cached references are kept as they are, so a ``modality`` or
     ``image_size`` other than the package's is refused (the references were encoded with the package's). With
     ``calibrate=False`` a checkpoint's task gets no threshold (for callers that only need maps)."""
-    content = read_checkpoint(checkpoint)
+    content = read_checkpoint(checkpoint, kind=None)
     if "package" in content:
         package = _package_from(content, checkpoint, teacher_weights, device)
         _check_package_settings(package, checkpoint, modality, image_size)

@@ -1,8 +1,9 @@
 import pytest
 import torch
 
-from monai_d2fad.losses import DualDistillationLoss
+from monai_d2fad.losses import DCAMLoss, DualDistillationLoss
 from monai_d2fad.networks.d2fad import D2FADOutput
+from monai_d2fad.networks.dcam import DCAMOutput
 
 
 def _output(query, teacher=None, support=None, k=3, aggregate="feature"):
@@ -86,3 +87,19 @@ def test_student_learns_its_signed_feature_teacher_with_the_bundle_defaults(tmp_
             tsd.append(float(losses["tsd"]))
     first, last = sum(tsd[:3]) / 3, sum(tsd[-3:]) / 3
     assert last < 0.6 * first, f"tsd {first:.3f} -> {last:.3f}"
+
+
+def test_loss_terms_are_logged_and_zero_when_off():
+    loss = DCAMLoss(cd="channel", kd="none")
+    out = DCAMOutput([torch.randn(2, 4, 5, 5)], [torch.randn(2, 4, 5, 5)], [torch.randn(2, 4, 5, 5)])
+    total = loss(out)
+    assert set(loss.last_terms) == {"cd", "kd"} and loss.last_terms["kd"] == 0
+    assert torch.isclose(total, loss.last_terms["cd"])
+    with pytest.raises(ValueError, match="at least one"):
+        DCAMLoss(cd="none", kd="none")
+
+
+def test_identical_features_have_zero_loss():
+    f = [torch.randn(2, 4, 5, 5)]
+    loss = DCAMLoss(cd="channel", kd="spatial")
+    assert loss(DCAMOutput(f, f, f)).abs() < 1e-5

@@ -12,7 +12,16 @@ from monai_d2fad.data.support import (
     write_support_lists,
 )
 from monai_d2fad.data.synthetic import SYNTHETIC_TASKS, discover_or_make_synthetic, make_synthetic_tasks
-from monai_d2fad.data.tasks import Task, discover_tasks, folder_items, leave_one_task_out, list_images, load_task
+from monai_d2fad.data.tasks import (
+    Task,
+    discover_tasks,
+    folder_items,
+    leave_one_task_out,
+    list_images,
+    load_task,
+    normal_items,
+    select_tasks,
+)
 
 __all__ = [
     "SYNTHETIC_TASKS",
@@ -34,7 +43,9 @@ __all__ = [
     "load_image",
     "load_task",
     "make_synthetic_tasks",
+    "normal_items",
     "read_support_list",
+    "select_tasks",
     "support_list_path",
     "support_paths",
     "write_support_lists",

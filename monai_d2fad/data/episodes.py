@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import zlib
 from collections.abc import Sequence
 
 import numpy as np
@@ -10,7 +9,7 @@ import torch
 
 from monai_d2fad.data.features import TeacherFeatureCache
 from monai_d2fad.data.images import ImageDataset
-from monai_d2fad.data.tasks import Task
+from monai_d2fad.data.tasks import Task, normal_items
 from monai_d2fad.transforms.presets import training_augmentation
 
 __all__ = ["EpisodeDataset"]
@@ -59,13 +58,7 @@ class EpisodeDataset(torch.utils.data.Dataset):
         if not tasks:
             raise ValueError("EpisodeDataset needs at least one task")
         self.shots, self.seed, self.epoch = int(shots), int(seed), 0
-        items = []
-        for task in tasks:
-            normal = task.require_normal(shots + 1)
-            if max_per_task and len(normal) > max_per_task:
-                rng = np.random.default_rng([seed, zlib.crc32(task.name.encode())])
-                normal = [normal[i] for i in sorted(rng.choice(len(normal), max_per_task, replace=False))]
-            items += normal
+        items = normal_items(tasks, max_per_task, seed, minimum=shots + 1)
         self.images = ImageDataset(
             items, image_size, on_error=on_error, cache_dir=cache_dir, progress=progress, **preset
         )

@@ -104,9 +104,11 @@ class ReadImaged(Transform):
 
 
 def read_images(paths: Sequence[str], modality: str | None, image_size: int) -> torch.Tensor:
-    """``[N, 3, S, S]`` images of one task, read with one reader (built once, not per file)."""
+    """``[N, 3, S, S]`` images of one task, read with one reader (built once, not per file); ``[0, 3, S, S]`` for
+    no paths (a model trained on the task's normals scores without references)."""
     read = ReadImaged(image_size, modality)
-    return torch.stack([read({"image": p})["image"] for p in paths])
+    images = [read({"image": p})["image"] for p in paths]
+    return torch.stack(images) if images else torch.empty(0, 3, image_size, image_size)
 
 
 class ImageDataset(torch.utils.data.Dataset):

@@ -6,8 +6,11 @@ from __future__ import annotations
 
 import json
 import os
+import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+
+import numpy as np
 
 from monai_d2fad.transforms.io import IMAGE_EXTENSIONS
 from monai_d2fad.transforms.presets import normalize_modality
@@ -209,3 +212,25 @@ def leave_one_task_out(
     if not names:
         raise ValueError("no training tasks left: leave-one-task-out needs at least two tasks")
     return [tasks[n] for n in names], tasks[test_task]
+
+
+def normal_items(tasks: Sequence[Task], max_per_task: int | None = None, seed: int = 0, minimum: int = 1) -> list[dict]:
+    """The normal ``train`` items of ``tasks`` (several tasks: multi-class training), at most ``max_per_task`` of
+    each (a seeded subsample, for quick runs); a task with fewer than ``minimum`` is an error naming it."""
+    items = []
+    for task in tasks:
+        normal = task.require_normal(minimum)
+        if max_per_task and len(normal) > max_per_task:
+            rng = np.random.default_rng([seed, zlib.crc32(task.name.encode())])
+            normal = [normal[i] for i in sorted(rng.choice(len(normal), max_per_task, replace=False))]
+        items += normal
+    return items
+
+
+def select_tasks(tasks: dict[str, Task], names: Sequence[str] | None) -> list[Task]:
+    """The tasks named (all, sorted by name, for None), with an error naming the missing ones."""
+    names = sorted(tasks) if names is None else list(names)
+    missing = [n for n in names if n not in tasks]
+    if missing:
+        raise KeyError(f"tasks {missing} not found; tasks are {sorted(tasks)}")
+    return [tasks[n] for n in names]

@@ -1,8 +1,9 @@
-"""Ignite/MONAI engines: episodic dual-distillation training and few-shot evaluation."""
+"""Ignite/MONAI engines: distillation training (plain and episodic) and few-shot evaluation."""
 
 from monai_d2fad.engines.checkpoint_saver import AtomicCheckpointSaver, AtomicDiskSaver
 from monai_d2fad.engines.evaluator import FewShotEvaluator
 from monai_d2fad.engines.trainer import (
+    DistillationTrainer,
     EpisodeBatch,
     EpisodicTrainer,
     LossTermsHandler,
@@ -13,6 +14,7 @@ from monai_d2fad.engines.trainer import (
 __all__ = [
     "AtomicCheckpointSaver",
     "AtomicDiskSaver",
+    "DistillationTrainer",
     "EpisodeBatch",
     "EpisodicTrainer",
     "FewShotEvaluator",

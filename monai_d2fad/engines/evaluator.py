@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import nullcontext
 
 import torch
@@ -13,6 +13,7 @@ from ignite.engine import Events
 from monai.engines import Evaluator
 
 from monai_d2fad.data.evaluation import EvaluationSet, set_group
+from monai_d2fad.methods.base import Detector
 from monai_d2fad.methods.d2fad import D2FADDetector
 from monai_d2fad.metrics import METRIC_NAMES, FewShotMetric
 from monai_d2fad.reference_sets import detect_sets, fit_sets
@@ -25,7 +26,8 @@ logger = logging.getLogger(__name__)
 class FewShotEvaluator(Evaluator):
     """Scores every evaluation set against its own supports; image AUROC (key metric), AUPR, F1-max.
 
-    At each run start the references of every set are encoded once with the current network (``D2FADDetector``);
+    At each run start the references of every set are fitted once with a detector on the current network
+    (``detector``, default ``D2FADDetector``);
     each image is then encoded once and scored against every set of its task and split (``reference_sets``, the
     protocol's loop). No test image is dropped. Metrics are the means over sets; ``results`` holds every metric per
     set and, if ``results_file`` is given, is written there as JSON after each run. The output holds one ``score``,
@@ -34,11 +36,13 @@ class FewShotEvaluator(Evaluator):
 
     Args:
         val_data_loader: a loader over an ``EvaluationDataset`` of ``sets``.
-        network: the ``D2FAD`` model (or a ``DistributedDataParallel`` around it).
+        network: the trained model (or a ``DistributedDataParallel`` around it).
         sets: the ``EvaluationSet`` list of the dataset.
         image_size: side the supports are resized to (as the dataset's images).
         metric_prefix: prefix of the metric names (``val_`` gives ``val_auroc`` ...).
         image_score: override the model's ``mean``/``max`` image score.
+        detector: ``detector(model, image_score)`` gives the ``Detector`` of the model (``D2FADDetector``,
+            ``DCAMDetector``).
         other arguments: as MONAI's ``Evaluator``.
     """
 
@@ -52,6 +56,7 @@ class FewShotEvaluator(Evaluator):
         metric_prefix: str = "",
         image_score: str | None = None,
         results_file: str | None = None,
+        detector: Callable[[torch.nn.Module, str | None], Detector] = D2FADDetector,
         amp: bool = False,
         val_handlers: Sequence | None = None,
         **kwargs,
@@ -73,7 +78,8 @@ class FewShotEvaluator(Evaluator):
         self.sets = list(sets)
         self.image_size, self.image_score, self.results_file = image_size, image_score, results_file
         self.metric_prefix = metric_prefix
-        self.detector: D2FADDetector | None = None  # built on the current network at each run start
+        self.detector_class = detector
+        self.detector: Detector | None = None  # built on the current network at each run start
         self.states: dict[str, object] = {}
         self.groups: dict[str, list[str]] = {}
         for s in self.sets:
@@ -87,7 +93,7 @@ class FewShotEvaluator(Evaluator):
         return getattr(self.network, "module", self.network)
 
     def _encode_supports(self, engine: FewShotEvaluator) -> None:
-        self.detector = D2FADDetector(self.model, self.image_score)
+        self.detector = self.detector_class(self.model, self.image_score)
         self.states = fit_sets(self.detector, self.sets, self.image_size)
 
     def _iteration(self, engine: FewShotEvaluator, batchdata: dict) -> dict:

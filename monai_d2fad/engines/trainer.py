@@ -1,4 +1,5 @@
-"""Episodic dual-distillation training on MONAI's ``SupervisedTrainer``, through its extension points."""
+"""Distillation training on MONAI's ``SupervisedTrainer``, through its extension points: plain batches of normal
+images (``DistillationTrainer``: DCAM) and D²4FAD's episodes (``EpisodicTrainer``)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,14 @@ from monai.utils.enums import CommonKeys as Keys
 
 from monai_d2fad.checkpoint import latest_checkpoint, read_checkpoint
 
-__all__ = ["EpisodeBatch", "EpisodicTrainer", "LossTermsHandler", "resume_from_latest", "scalar_output"]
+__all__ = [
+    "DistillationTrainer",
+    "EpisodeBatch",
+    "EpisodicTrainer",
+    "LossTermsHandler",
+    "resume_from_latest",
+    "scalar_output",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -31,8 +39,9 @@ class EpisodeBatch(PrepareBatch):
 
 
 class LossTermsHandler:
-    """Puts the loss terms of each iteration (``tsd``, ``ssd``: ``DualDistillationLoss.last_terms``) and the learning
-    rate ``lr`` into ``engine.state.output``, beside MONAI's ``loss``, for the stats and TensorBoard handlers."""
+    """Puts the loss terms of each iteration (the loss's ``last_terms``: ``tsd`` and ``ssd`` of
+    ``DualDistillationLoss``, ``cd`` and ``kd`` of ``DCAMLoss``) and the learning rate ``lr`` into
+    ``engine.state.output``, beside MONAI's ``loss``, for the stats and TensorBoard handlers."""
 
     def attach(self, engine: SupervisedTrainer) -> None:
         # MONAI fires MODEL_COMPLETED at the end of each iteration, before any ITERATION_COMPLETED handler logs
@@ -44,29 +53,41 @@ class LossTermsHandler:
         engine.state.output["lr"] = engine.optimizer.param_groups[0]["lr"]
 
 
+LOSS_TERMS = ("tsd", "ssd", "cd", "kd")
+
+
 def scalar_output(output: dict) -> dict[str, float]:
-    """The scalars of a training iteration's output (``loss``, ``tsd``, ``ssd``, ``lr``), for ``StatsHandler`` and
+    """The scalars of a training iteration's output (``loss``, its terms, ``lr``), for ``StatsHandler`` and
     ``TensorBoardStatsHandler`` (``output_transform``); MONAI's output also holds the batch and the prediction."""
-    return {k: float(torch.as_tensor(output[k]).detach()) for k in (Keys.LOSS, "tsd", "ssd", "lr") if k in output}
+    keys = (Keys.LOSS, *LOSS_TERMS, "lr")
+    return {k: float(torch.as_tensor(output[k]).detach()) for k in keys if k in output}
 
 
-class EpisodicTrainer(SupervisedTrainer):
-    """MONAI's ``SupervisedTrainer`` for episodes ``{"query": [B,3,H,W], "support": [B,K,3,H,W]}``.
+class DistillationTrainer(SupervisedTrainer):
+    """MONAI's ``SupervisedTrainer`` for a target-free distillation loss on normal images (``{"image", ...}``
+    batches, MONAI's default ``prepare_batch``): no decollation (outputs are scalars), a ``LossTermsHandler``, AMP on
+    CUDA only. Other arguments are those of ``SupervisedTrainer``."""
 
-    Its defaults: ``prepare_batch=EpisodeBatch()`` (the references as the network's second input), no decollation
-    (outputs are scalars), a ``LossTermsHandler``; the loss is a ``DualDistillationLoss`` (a tensor, as MONAI calls
-    it). At every epoch start the episode dataset (if it has ``set_epoch``) re-draws its supports. AMP applies on
-    CUDA only. Other arguments are those of ``SupervisedTrainer``.
-    """
-
-    def __init__(self, *args, decollate: bool = False, prepare_batch: PrepareBatch | None = None, **kwargs):
-        super().__init__(*args, decollate=decollate, prepare_batch=prepare_batch or EpisodeBatch(), **kwargs)
+    def __init__(self, *args, decollate: bool = False, **kwargs):
+        super().__init__(*args, decollate=decollate, **kwargs)
         if self.amp and torch.device(self.state.device).type != "cuda":
             self.amp = False  # fp16 autocast with a GradScaler (created in run()) is for CUDA
+        LossTermsHandler().attach(self)
+
+
+class EpisodicTrainer(DistillationTrainer):
+    """A ``DistillationTrainer`` for episodes ``{"query": [B,3,H,W], "support": [B,K,3,H,W]}``.
+
+    Its defaults: ``prepare_batch=EpisodeBatch()`` (the references as the network's second input); the loss is a
+    ``DualDistillationLoss`` (a tensor, as MONAI calls it). At every epoch start the episode dataset (if it has
+    ``set_epoch``) re-draws its supports. Other arguments are those of ``SupervisedTrainer``.
+    """
+
+    def __init__(self, *args, prepare_batch: PrepareBatch | None = None, **kwargs):
+        super().__init__(*args, prepare_batch=prepare_batch or EpisodeBatch(), **kwargs)
         dataset = getattr(self.data_loader, "dataset", None)
         if hasattr(dataset, "set_epoch"):
             self.add_event_handler(Events.EPOCH_STARTED, lambda engine: dataset.set_epoch(engine.state.epoch - 1))
-        LossTermsHandler().attach(self)
 
 
 def resume_from_latest(
@@ -94,7 +115,9 @@ def resume_from_latest(
     logger.info("resuming from %s", path)
     CheckpointLoader(load_path=path, load_dict=load_dict, map_location=map_location).attach(trainer)
     if best_saver is not None and best_ckpt is not None and os.path.isfile(best_ckpt):
-        state = read_checkpoint(best_ckpt).get("checkpointer")  # an unreadable file raises an error naming it
+        state = read_checkpoint(best_ckpt, kind=None).get(
+            "checkpointer"
+        )  # an unreadable file raises an error naming it
         if state is not None:
             best_saver.load_state_dict(state)
             if evaluator is not None and state.get("_saved"):

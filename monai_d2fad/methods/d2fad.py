@@ -129,6 +129,11 @@ class D2FADDetector(torch.nn.Module, Detector[D2FADFeatures, D2FADReferences]):
         teacher = [getattr(self, f"support_teacher_{i}") for i in range(self.num_scales)] if self.has_teacher else None
         return D2FADReferences(kept["features"], kept["keys"], teacher)
 
+    @property
+    def task_state(self) -> D2FADReferences:
+        """What this detector scores its one task against: the kept references (a registered task's state)."""
+        return self.references
+
     def forward(self, query: torch.Tensor) -> torch.Tensor:
         """Anomaly maps ``[B, 1, H, W]`` of queries ``[B, 3, H, W]`` against the kept references."""
         return self.maps(self.encode(query), self.references, tuple(query.shape[-2:]))

@@ -1,7 +1,8 @@
 """Frozen ImageNet teachers: multi-scale features for distillation, each owning its input normalisation.
 
 Every teacher takes RGB in [0, 1] and returns four feature maps at strides 4, 8, 16 and 32; the first three are the
-distillation targets and the last feeds the student decoder.
+distillation targets and the last feeds the student decoder. An unfrozen instance of the same class (random
+weights, trainable, batch norm following ``train()``) is a student that mirrors its teacher (DCAM, STFPM).
 """
 
 from __future__ import annotations
@@ -55,7 +56,8 @@ LITE0_BLOCKS = [
 
 
 class Teacher(nn.Module):
-    """Base class of the frozen encoders: no gradients, batch norm always in eval mode.
+    """Base class of the encoders. Once ``freeze()``-d (as ``build_teacher`` returns them): no gradients, batch norm
+    always in eval mode; before that, an ordinary trainable module (a mirrored student).
 
     Args:
         normalize: ``"imagenet"`` (mean/std), ``"lite"`` (``(x * 255 - 127) / 128``) or ``"none"`` (the [0, 1]
@@ -67,12 +69,14 @@ class Teacher(nn.Module):
     def __init__(self, normalize: str):
         super().__init__()
         mean, std = _normalization(normalize)
+        self.frozen = False
         self.register_buffer("mean", None if mean is None else torch.tensor(mean).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", None if std is None else torch.tensor(std).view(1, 3, 1, 1), persistent=False)
 
     def freeze(self) -> Teacher:
         for p in self.parameters():
             p.requires_grad_(False)
+        self.frozen = True
         return self.train(False)
 
     def fingerprint(self) -> str:
@@ -83,15 +87,15 @@ class Teacher(nn.Module):
         return h.hexdigest()[:16]
 
     def train(self, mode: bool = True) -> Teacher:
-        """Teachers stay in eval mode whatever the parent model does."""
-        return super().train(False)
+        """Frozen teachers stay in eval mode whatever the parent model does."""
+        return super().train(mode and not self.frozen)
 
     def normalize(self, x: torch.Tensor) -> torch.Tensor:
         return x if self.mean is None else (x - self.mean) / self.std
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
-        """Features at strides 4, 8, 16, 32 of RGB ``x`` in [0, 1]."""
-        with torch.no_grad():
+        """Features at strides 4, 8, 16, 32 of RGB ``x`` in [0, 1] (without gradients once frozen)."""
+        with torch.set_grad_enabled(torch.is_grad_enabled() and not self.frozen):
             return self.features(self.normalize(x))
 
     def features(self, x: torch.Tensor) -> list[torch.Tensor]:

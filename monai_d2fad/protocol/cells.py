@@ -59,6 +59,10 @@ class TaskCells:
             )
         ]
 
+    def full_shot_set(self) -> EvaluationSet:
+        """The test split scored by a model trained on the task's ``train/good``: no references (``shots`` 0)."""
+        return EvaluationSet(f"{self.task.name}/test/full-shot/seed0", self.task, [], "test")
+
     def evaluate(
         self,
         name: str,
@@ -66,10 +70,12 @@ class TaskCells:
         sets: list[EvaluationSet],
         train_shots: dict[int, int | str],
         train_seconds: float = 0.0,
+        setting: str = "few-shot",
     ) -> None:
         """Score ``sets``, save each set's scores for the figures, append the rows.
 
-        ``train_shots`` gives, per test K, the K the scoring model was trained with (none for training-free methods).
+        ``train_shots`` gives, per test K, the K the scoring model was trained with (none for training-free methods);
+        ``setting`` what the method learnt from (``results.SETTINGS``).
         """
         start = time.perf_counter()
         official = "official" in _evaluations(self.config, name)
@@ -99,6 +105,7 @@ class TaskCells:
                         "shots": _shots(s),
                         "seed": _seed(s),
                         "evaluation": evaluation,
+                        "setting": setting,
                         "train_shots": train_shots.get(_shots(s), ""),
                         **{k: round(v, 6) for k, v in result.metrics(evaluation).items()},
                         "n_normal": int((labels == 0).sum()),

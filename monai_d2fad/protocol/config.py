@@ -16,6 +16,8 @@ from monai_d2fad.protocol.variants import ABLATIONS, training_overrides, variant
 
 __all__ = [
     "BASELINES",
+    "DCAM_METHOD",
+    "DCAM_MULTI_METHOD",
     "FIELD_HELP",
     "GLOBAL_METHOD",
     "METHODS",
@@ -28,7 +30,11 @@ __all__ = [
 BASELINES = {"patchcore": "PatchCore", "rd4ad": "RD4AD", "image_nn": "ImageNN"}
 # this project's extension of D²4FAD (not the paper's method): map score plus a weighted image-level discrepancy
 GLOBAL_METHOD = "D2FAD+global"
-METHODS = ("d2fad", "d2fad_global", *BASELINES)
+# DCAM's rows: few-shot (a student trained on each reference set), full-shot (trained on the test task's train/good)
+# and the multi-class model (one student trained on every task's train/good)
+DCAM_METHOD, DCAM_MULTI_METHOD = "DCAM", "DCAM-multi"
+DEFAULT_METHODS = ("d2fad", "d2fad_global", *BASELINES)  # D²4FAD and its baselines; DCAM is asked for by name
+METHODS = (*DEFAULT_METHODS, "dcam")
 # settings that change what a cell's number means: a rerun in the same output folder must keep them
 RUN_SETTINGS = (
     "data_dir",
@@ -42,6 +48,9 @@ RUN_SETTINGS = (
     "batch_size",
     "seed",
     "rd4ad_steps",
+    "dcam_steps",
+    "dcam_epochs",
+    "dcam_max_train_per_task",
 )
 
 
@@ -60,11 +69,14 @@ FIELD_HELP = {
     "max_train_per_task": "cap on training queries per task",
     "checkpoint": "evaluate this trained D²4FAD instead of training",
     "train_shots": "train one model with this K for all K (None: one model per K)",
-    "methods": f"from {', '.join(METHODS)}",
+    "methods": f"from {', '.join(METHODS)} (default: all but dcam)",
     "ablations": "D²4FAD ablations (protocol.variants.ABLATIONS)",
     "batch_size": "training and scoring batch",
     "seed": "training seed",
     "rd4ad_steps": "training steps of the per-task RD4AD baseline",
+    "dcam_steps": "DCAM few-shot: training steps on each reference set",
+    "dcam_epochs": "DCAM full-shot and multi-class: training epochs",
+    "dcam_max_train_per_task": "DCAM full-shot and multi-class: cap on training images per task",
     "evaluations": "honest: per-image scores (the headline); official: also the official code's batch-blurred, "
     "label-sorted, max scoring, as rows marked 'official' (biased: a diagnostic)",
     "examples": "normal and abnormal images per task in the map figure",
@@ -99,11 +111,14 @@ class ProtocolConfig:
     max_train_per_task: int | None = None
     checkpoint: str | None = None
     train_shots: int | None = None
-    methods: list[str] = field(default_factory=lambda: list(METHODS))
+    methods: list[str] = field(default_factory=lambda: list(DEFAULT_METHODS))
     ablations: list[str] = field(default_factory=list)
     batch_size: int = 16
     seed: int = 111
     rd4ad_steps: int = 200
+    dcam_steps: int = 100
+    dcam_epochs: int = 5
+    dcam_max_train_per_task: int | None = None
     evaluations: list[str] = field(default_factory=lambda: ["honest"])
     examples: int = 4
     plots: bool = True
@@ -142,7 +157,8 @@ def check_settings(config: ProtocolConfig) -> None:
     if os.path.isfile(path):
         with open(path, encoding="utf-8") as f:
             before = json.load(f)
-        changed = {k: (before.get(k), mine[k]) for k in RUN_SETTINGS if before.get(k) != mine[k]}
+        # a setting added since that run was written (absent there) made none of its rows: any value fits
+        changed = {k: (before[k], mine[k]) for k in RUN_SETTINGS if k in before and before[k] != mine[k]}
         if changed:
             raise ValueError(
                 f"{config.output} holds results made with other settings {changed} (before, now): "

@@ -8,12 +8,12 @@ import statistics
 from collections.abc import Sequence
 
 from monai_d2fad.data.tasks import Task
-from monai_d2fad.protocol.config import BASELINES, GLOBAL_METHOD, ProtocolConfig
+from monai_d2fad.protocol.config import BASELINES, DCAM_METHOD, DCAM_MULTI_METHOD, GLOBAL_METHOD, ProtocolConfig
 from monai_d2fad.protocol.figures import make_figures
 from monai_d2fad.protocol.results import ResultsFile, cell_values, results_table
 from monai_d2fad.protocol.variants import ABLATIONS, variant_name
 
-__all__ = ["METHOD_LABELS", "describe_training", "evaluation_gap_table", "write_report"]
+__all__ = ["METHOD_LABELS", "describe_training", "evaluation_gap_table", "full_shot_table", "write_report"]
 
 logger = logging.getLogger(__name__)
 
@@ -24,13 +24,25 @@ def write_report(config: ProtocolConfig, results: ResultsFile, tasks: dict[str, 
     base = {"teacher": config.teacher}
     present = {r["method"] for r in results.rows}
     order = [t for t in tasks if any(r["test_task"] == t for r in results.rows)]
-    main = [m for m in ("D2FAD", GLOBAL_METHOD, *BASELINES.values()) if m in present]
+    main = [m for m in ("D2FAD", GLOBAL_METHOD, *BASELINES.values(), DCAM_METHOD) if m in present]
     parts = [
         "# Protocol results\n",
         f"Image AUROC (%), mean ± std over {config.seeds} reference draws; honest evaluation (per-image scores).\n",
-        f"D²4FAD: {describe_training(config)}. {GLOBAL_METHOD} is this project's extension, not the paper's method.\n",
-        results_table(results.rows, main, order, config.shots, labels=METHOD_LABELS),
     ]
+    if "D2FAD" in present:
+        extension = f"{GLOBAL_METHOD} is this project's extension, not the paper's method"
+        parts.append(f"D²4FAD: {describe_training(config)}. {extension}.\n")
+    if DCAM_METHOD in present:
+        parts.append(
+            f"DCAM: few-shot students trained {config.dcam_steps} steps on each reference list; full-shot and "
+            f"multi-class students {config.dcam_epochs} epochs on train/good (docs/methods/DCAM.md).\n"
+        )
+    parts.append(results_table(results.rows, main, order, config.shots, labels=METHOD_LABELS))
+    if any(r["setting"] == "full-shot" for r in results.rows):
+        parts += [
+            "\n## Full-shot (trained on the test task's train/good; no references at test time)\n",
+            full_shot_table(results.rows, [DCAM_METHOD, DCAM_MULTI_METHOD], order),
+        ]
     if any(r["evaluation"] == "official" for r in results.rows):
         parts += [
             "\n## The official code's evaluation (biased; a diagnostic)\n",
@@ -60,7 +72,24 @@ def write_report(config: ProtocolConfig, results: ResultsFile, tasks: dict[str, 
     return path
 
 
-METHOD_LABELS = {GLOBAL_METHOD: f"{GLOBAL_METHOD} (extension)"}
+METHOD_LABELS = {
+    GLOBAL_METHOD: f"{GLOBAL_METHOD} (extension)",
+    DCAM_METHOD: f"{DCAM_METHOD} (few-shot: trained on the K references)",
+}
+
+
+def full_shot_table(rows: Sequence[dict], methods: Sequence[str], tasks: Sequence[str]) -> str:
+    """Honest image AUROC (%) of the full-shot rows: a row per method, a column per task, and their mean."""
+    values = cell_values([r for r in rows if r["setting"] == "full-shot"])
+    lines = ["| method | " + " | ".join(tasks) + " | mean |", "|---" * (len(tasks) + 2) + "|"]
+    for m in methods:
+        cells = [statistics.mean(values[(m, t, 0)]) if values[(m, t, 0)] else None for t in tasks]
+        if all(c is None for c in cells):
+            continue
+        known = [c for c in cells if c is not None]
+        mean = f"{statistics.mean(known):.1f}" if len(known) == len(cells) else "–"
+        lines.append(f"| {m} | " + " | ".join("–" if c is None else f"{c:.1f}" for c in cells) + f" | {mean} |")
+    return "\n".join(lines) + "\n"
 
 
 def describe_training(config: ProtocolConfig) -> str:

@@ -1,4 +1,9 @@
-"""The protocol's results: one CSV row per (method, test task, K, seed), resumable, and mean ± std tables."""
+"""The protocol's results: one CSV row per (method, test task, K, seed), resumable, and mean ± std tables.
+
+``setting`` says what a method learnt from: ``cross-task`` (trained on other tasks, given the K references: D²4FAD),
+``few-shot`` (fitted or trained on the K references alone) or ``full-shot`` (trained on the test task's
+``train/good``; such rows have ``shots`` 0: no references are used at test time).
+"""
 
 from __future__ import annotations
 
@@ -8,14 +13,18 @@ import statistics
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 
-__all__ = ["COLUMNS", "ResultsFile", "cell_values", "results_table"]
+from monai_d2fad.outputs import atomic_write
 
+__all__ = ["COLUMNS", "SETTINGS", "ResultsFile", "cell_values", "results_table"]
+
+SETTINGS = ("cross-task", "few-shot", "full-shot")
 COLUMNS = (
     "method",
     "test_task",
     "shots",
     "seed",
     "evaluation",
+    "setting",
     "train_shots",
     "auroc",
     "aupr",
@@ -27,12 +36,25 @@ COLUMNS = (
 )
 
 
+# the columns before ``setting`` existed; such files are upgraded when read (every method then was D²4FAD or a
+# baseline fitted on the K references)
+COLUMNS_V1 = tuple(c for c in COLUMNS if c != "setting")
+
+
+def _setting_v1(method: str) -> str:
+    return "cross-task" if method.startswith("D2FAD") else "few-shot"
+
+
 def _key(row: dict) -> tuple[str, str, int, int, str]:
     return row["method"], row["test_task"], int(row["shots"]), int(row["seed"]), row["evaluation"]
 
 
 class ResultsFile:
-    """``results.csv`` of an output folder: rows already there are kept and their cells are not run again."""
+    """``results.csv`` of an output folder: rows already there are kept and their cells are not run again.
+
+    A file written before the ``setting`` column existed is rewritten with it (every row kept, each row's setting
+    told by its method).
+    """
 
     def __init__(self, path: str):
         self.path = path
@@ -40,10 +62,20 @@ class ResultsFile:
         if os.path.isfile(path):
             with open(path, newline="", encoding="utf-8") as f:
                 reader = csv.DictReader(f)
-                if tuple(reader.fieldnames or ()) != COLUMNS:
+                columns = tuple(reader.fieldnames or ())
+                if columns not in (COLUMNS, COLUMNS_V1):
                     raise ValueError(f"{path} has columns {reader.fieldnames}, expected {list(COLUMNS)}")
                 self.rows = list(reader)
+            if columns == COLUMNS_V1:
+                self.rows = [{**r, "setting": _setting_v1(r["method"])} for r in self.rows]
+                self._write(self.rows)
         self._done = {_key(r) for r in self.rows}
+
+    def _write(self, rows: list[dict]) -> None:
+        with atomic_write(self.path, "w", newline="", encoding="utf-8") as f:
+            writer = csv.DictWriter(f, fieldnames=COLUMNS)
+            writer.writeheader()
+            writer.writerows({c: r[c] for c in COLUMNS} for r in rows)
 
     def done(self, method: str, task: str, shots: int, seed: int, evaluation: str = "honest") -> bool:
         return (method, task, int(shots), int(seed), evaluation) in self._done

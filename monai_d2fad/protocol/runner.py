@@ -3,6 +3,8 @@
 For each test task the runner trains on the other tasks (model selection on their ``val`` splits, never on the
 test task), then scores the test split against every saved K-shot reference list (K x seeds). Each cell
 (method, task, K, seed) becomes a row of ``results.csv``; finished cells are skipped when the run is repeated.
+DCAM adds its few-shot rows (a student per reference list), full-shot rows (a student trained on the test task's
+``train/good``, model selection on its ``val`` split) and its multi-class model's (one student for every task).
 """
 
 from __future__ import annotations
@@ -11,15 +13,25 @@ import json
 import logging
 import os
 
-from monai_d2fad.checkpoint import load_checkpoint
+from monai_d2fad.checkpoint import load_checkpoint, load_dcam
 from monai_d2fad.data.evaluation import evaluation_sets
 from monai_d2fad.devices import default_device
-from monai_d2fad.methods import D2FADDetector, Detector, ImageNearestNeighbour, PatchCore, RD4ADPerTask
+from monai_d2fad.methods import (
+    D2FADDetector,
+    DCAMDetector,
+    Detector,
+    ImageNearestNeighbour,
+    PatchCore,
+    RD4ADPerTask,
+)
 from monai_d2fad.networks.d2fad import D2FAD
+from monai_d2fad.networks.dcam import DCAM
 from monai_d2fad.outputs import OutputLock
 from monai_d2fad.protocol.cells import TaskCells
 from monai_d2fad.protocol.config import (
     BASELINES,
+    DCAM_METHOD,
+    DCAM_MULTI_METHOD,
     GLOBAL_METHOD,
     ProtocolConfig,
     check_settings,
@@ -30,7 +42,7 @@ from monai_d2fad.protocol.config import (
 from monai_d2fad.protocol.report import write_report
 from monai_d2fad.protocol.results import ResultsFile
 from monai_d2fad.protocol.selection import choose_global_weight
-from monai_d2fad.protocol.training import train_d2fad
+from monai_d2fad.protocol.training import DCAM_TRAIN_CONFIG, train_with_bundle
 from monai_d2fad.protocol.variants import training_overrides
 
 __all__ = ["run_protocol"]
@@ -53,16 +65,51 @@ def _run_d2fad(config: ProtocolConfig, run: TaskCells, name: str, overrides: dic
         if config.checkpoint:
             checkpoint, seconds, train_shots = config.checkpoint, 0.0, {k: "checkpoint" for k in shots}
         else:
-            checkpoint, seconds = train_d2fad(
+            checkpoint, seconds = train_with_bundle(
                 _bundle_overrides(config, run, train_k, base, overrides), config.config_file
             )
             train_shots = {k: train_k for k in shots}
         model = load_checkpoint(checkpoint).to(default_device())
         if sets:
-            run.evaluate(name, D2FADDetector(model, overrides.get("image_score")), sets, train_shots, seconds)
+            detector = D2FADDetector(model, overrides.get("image_score"))
+            run.evaluate(name, detector, sets, train_shots, seconds, "cross-task")
         if global_sets:
             detector = D2FADDetector(model, global_weight=_global_weight(config, run, model, train_k))
-            run.evaluate(GLOBAL_METHOD, detector, global_sets, train_shots, seconds)
+            run.evaluate(GLOBAL_METHOD, detector, global_sets, train_shots, seconds, "cross-task")
+
+
+def _run_dcam(config: ProtocolConfig, run: TaskCells, tasks: list[str]) -> None:
+    """DCAM's rows of ``run``'s task: few-shot, full-shot, and the multi-class model trained on ``tasks``."""
+    sets = run.pending(DCAM_METHOD, config.shots)
+    if sets:
+        network = DCAM(config.teacher, config.teacher_weights).to(default_device())
+        detector = DCAMDetector(network, train_on_references=True, steps=config.dcam_steps, seed=config.seed)
+        run.evaluate(DCAM_METHOD, detector, sets, {k: k for k in config.shots}, setting="few-shot")
+    for method, train_tasks, folder in (
+        (DCAM_METHOD, [run.task.name], os.path.join("full-shot", run.task.name)),
+        (DCAM_MULTI_METHOD, tasks, "multi-class"),
+    ):
+        if run.results.done(method, run.task.name, 0, 0):
+            continue
+        checkpoint, seconds = train_with_bundle(_dcam_overrides(config, train_tasks, folder), DCAM_TRAIN_CONFIG)
+        detector = DCAMDetector(load_dcam(checkpoint, map_location=default_device()))
+        run.evaluate(method, detector, [run.full_shot_set()], {0: "train/good"}, seconds, "full-shot")
+
+
+def _dcam_overrides(config: ProtocolConfig, train_tasks: list[str], folder: str) -> dict:
+    return {
+        "dataset_dir": config.data_dir,
+        "train_tasks": train_tasks,
+        "epochs": config.dcam_epochs,
+        "teacher": config.teacher,
+        "teacher_weights": config.teacher_weights,
+        "image_size": config.image_size,
+        "max_train_per_task": config.dcam_max_train_per_task,
+        "batch_size": config.batch_size,
+        "seed": config.seed,
+        "support_dir": os.path.join(config.output, "support_lists"),
+        "output_dir": os.path.join(config.output, "models", "dcam", folder),
+    }
 
 
 def _global_weight(config: ProtocolConfig, run: TaskCells, model: D2FAD, train_k: int) -> float:
@@ -140,5 +187,7 @@ def _run_protocol(config: ProtocolConfig) -> ResultsFile:
                 baselines.setdefault(key, _baseline(config, key))
                 train_shots = {k: k for k in config.shots} if key == "rd4ad" else {}  # RD4AD trains on the K
                 run.evaluate(BASELINES[key], baselines[key], sets, train_shots)
+        if "dcam" in config.methods:
+            _run_dcam(config, run, sorted(tasks))
     write_report(config, results, tasks)
     return results

@@ -1,4 +1,4 @@
-"""Train one D²4FAD of the protocol by running the bundle's training config with overrides."""
+"""Train one model of the protocol (D²4FAD, DCAM) by running its bundle's training config with overrides."""
 
 from __future__ import annotations
 
@@ -10,16 +10,17 @@ from pathlib import Path
 
 from monai.bundle import ConfigParser
 
-from monai_d2fad.bundle_runs import BUNDLE_CONFIGS
+from monai_d2fad.bundle_runs import BUNDLE_CONFIGS, METHOD_CONFIGS
 
-__all__ = ["BUNDLE_TRAIN_CONFIG", "config_literal", "train_d2fad", "training_scalars"]
+__all__ = ["BUNDLE_TRAIN_CONFIG", "DCAM_TRAIN_CONFIG", "config_literal", "train_with_bundle", "training_scalars"]
 
 logger = logging.getLogger(__name__)
 
 BUNDLE_TRAIN_CONFIG = os.path.join(BUNDLE_CONFIGS, "train.json")
+DCAM_TRAIN_CONFIG = os.path.join(METHOD_CONFIGS["dcam"], "train.json")
 
 
-def train_d2fad(overrides: dict, config_file: str = BUNDLE_TRAIN_CONFIG) -> tuple[str, float]:
+def train_with_bundle(overrides: dict, config_file: str = BUNDLE_TRAIN_CONFIG) -> tuple[str, float]:
     """Run the bundle config's ``fit`` (train, validate on the training tasks' ``val`` splits, keep the best).
 
     ``overrides`` set config ids (``output_dir``, ``test_task``, ``train_tasks``, ``shots``, ``epochs``, ...). A run
@@ -30,8 +31,8 @@ def train_d2fad(overrides: dict, config_file: str = BUNDLE_TRAIN_CONFIG) -> tupl
     """
     if not os.path.isfile(config_file):
         raise FileNotFoundError(
-            f"bundle training config {config_file} not found: pass --config_file (the protocol trains with "
-            "monai_d2fad/bundles/d2fad_fewshot/configs/train.json, installed with the package)"
+            f"bundle training config {config_file} not found: pass --config_file (the protocol trains with the "
+            "bundles' configs/train.json under monai_d2fad/bundles/, installed with the package)"
         )
     ckpt_dir = os.path.join(overrides["output_dir"], "models")
     best, final = os.path.join(ckpt_dir, "model.pt"), os.path.join(ckpt_dir, "model_final.pt")
@@ -40,7 +41,7 @@ def train_d2fad(overrides: dict, config_file: str = BUNDLE_TRAIN_CONFIG) -> tupl
         parser = ConfigParser()
         parser.read_config(config_file)
         parser.update({k: config_literal(v) for k, v in overrides.items()})
-        logger.info("training for test task %s in %s", overrides.get("test_task"), overrides["output_dir"])
+        logger.info("training with %s in %s", config_file, overrides["output_dir"])
         start = time.perf_counter()
         parser.get_parsed_content("fit")
         with open(record, "w", encoding="utf-8") as f:

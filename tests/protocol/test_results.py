@@ -9,7 +9,7 @@ from monai_d2fad.protocol.variants import ABLATIONS, training_overrides, variant
 
 def _row(method, task, shots, seed, auroc):
     fields = {"method": method, "test_task": task, "shots": shots, "seed": seed, "auroc": auroc}
-    return {c: 0 for c in COLUMNS} | {"evaluation": "honest"} | fields
+    return {c: 0 for c in COLUMNS} | {"evaluation": "honest", "setting": "few-shot"} | fields
 
 
 def test_table_gives_mean_and_std_in_percent_and_bolds_the_best():
@@ -52,3 +52,19 @@ def test_table2_ablation_has_the_papers_five_rows_with_the_full_model_last():
     rows = ABLATIONS["table2"]
     assert list(rows) == ["tsd", "ssd", "ssd+tsd", "ssd+l2w", "ssd+tsd+l2w"]
     assert variant_name(rows["ssd+tsd+l2w"]) == "D2FAD"
+
+
+def test_results_file_without_setting_column_is_upgraded_keeping_every_row(tmp_path):
+    from monai_d2fad.protocol.results import COLUMNS_V1
+
+    path = tmp_path / "results.csv"
+    old = [_row("D2FAD", "t", 2, 0, 0.7), _row("ImageNN", "t", 2, 0, 0.8)]
+    lines = [",".join(COLUMNS_V1)] + [",".join(str(r[c]) for c in COLUMNS_V1) for r in old]
+    path.write_text("\n".join(lines) + "\n")
+    results = ResultsFile(str(path))
+    assert [(r["method"], r["setting"], r["auroc"]) for r in results.rows] == [
+        ("D2FAD", "cross-task", "0.7"),
+        ("ImageNN", "few-shot", "0.8"),
+    ]
+    assert path.read_text().splitlines()[0] == ",".join(COLUMNS)  # rewritten with the column, rows kept
+    assert len(ResultsFile(str(path)).rows) == 2

@@ -1,0 +1,55 @@
+"""DCAM's bundle configs (monai_d2fad/bundles/dcam): multi-class training, TensorBoard, resume, evaluation."""
+
+import json
+import os
+
+import pytest
+
+from monai_d2fad.checkpoint import load_dcam
+from monai_d2fad.cli import main
+from monai_d2fad.data import make_synthetic_tasks
+from monai_d2fad.networks import DCAM
+from monai_d2fad.protocol.training import training_scalars
+
+SMALL = ["image_size=32", "batch_size=4", "teacher=resnet18", "teacher_weights=null", "seed=0"]
+
+
+@pytest.fixture(scope="module")
+def tasks_dir(tmp_path_factory):
+    root = str(tmp_path_factory.mktemp("tasks"))
+    make_synthetic_tasks(root, n_train=6, n_val=3, n_test=4, size=32)
+    return root
+
+
+def test_multi_class_training_logs_resumes_and_evaluates(tasks_dir, tmp_path):
+    out = str(tmp_path / "run")
+    common = ["--method", "dcam", "--output_dir", out, "--dataset_dir", tasks_dir]
+    main(["train", *common, "--set", *SMALL, "epochs=1"])
+    model = load_dcam(os.path.join(out, "models", "model.pt"), teacher_weights=None)
+    assert isinstance(model, DCAM) and model.config["attention"] == "channel"
+    scalars = training_scalars(out, ("train_loss/cd", "cd", "kd", "val_auroc"))
+    assert {"val_auroc"} <= set(scalars) and ({"cd", "kd"} <= set(scalars) or "train_loss/cd" in scalars)
+    results = json.load(open(os.path.join(out, "test_results.json")))
+    assert len(results["per_set"]) == 4  # multi-class: one model scores every task
+    main(["train", *common, "--set", *SMALL, "epochs=2"])  # one more epoch: resumes from the first
+    assert os.path.isfile(os.path.join(out, "models", "checkpoint_epoch=2.pt"))
+    assert not os.path.isfile(os.path.join(out, "models", "checkpoint_epoch=1.pt"))  # n_saved=1: replaced
+    main(["evaluate", *common, "--set", *SMALL])
+    assert json.load(open(os.path.join(out, "test_results.json")))["mean"]["auroc"] >= 0
+
+
+def test_single_task_training_uses_that_task_only(tasks_dir, tmp_path):
+    out = str(tmp_path / "one")
+    main(["train", "--method", "dcam", "--output_dir", out, "--dataset_dir", tasks_dir, "--set", *SMALL, "epochs=1",
+          'train_tasks=["synthetic_rings"]'])  # fmt: skip
+    results = json.load(open(os.path.join(out, "test_results.json")))
+    assert list(results["per_set"]) == ["synthetic_rings/1-shot/seed0"]
+
+
+def test_metadata_verifies_offline():
+    from monai.bundle import verify_metadata
+
+    from monai_d2fad.bundle_runs import BUNDLE_CONFIGS, METHOD_CONFIGS
+
+    schema = os.path.join(os.path.dirname(BUNDLE_CONFIGS), "docs", "meta_schema.json")
+    verify_metadata(meta_file=os.path.join(METHOD_CONFIGS["dcam"], "metadata.json"), filepath=schema)
