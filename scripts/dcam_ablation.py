@@ -6,9 +6,12 @@ splits), then scores every task's ``test`` split. Attention ``none`` is STFPM; t
 (CD), spatial KL divergence (KD), or both (the paper's best with channel attention). Written per cell and task to
 ``<output>/dcam_ablation.csv`` (a rerun skips finished cells): test AUROC, training seconds, and the plain student's
 inference throughput (queries/s at batch 16), which is the same whatever the attention since the blocks are not
-run at inference. Printed: the grid as a table.
+run at inference. Printed: the grid as a table. ``--latency`` then times each cell's trained detector alone on one
+fixed batch (median of repeated runs; run it on an otherwise idle machine): the inference cost of every attention
+placement against STFPM's (``none``).
 
     python scripts/dcam_ablation.py --data_dir ../shared/data/medfsad --output runs/dcam_ablation64
+    python scripts/dcam_ablation.py --output runs/dcam_ablation64 --latency
 """
 
 from __future__ import annotations
@@ -55,7 +58,11 @@ def main() -> None:
         "--image_size", type=int, default=64, help="64 px keeps the 9 trainings within ~20 min on 2 cores"
     )
     parser.add_argument("--teacher", default="efficientnet_lite0")
+    parser.add_argument("--latency", action="store_true", help="time the trained cells' inference and stop")
     args = parser.parse_args()
+    if args.latency:
+        print_latency(args.output, args.image_size)
+        return
     path = os.path.join(args.output, "dcam_ablation.csv")
     done = set()
     if os.path.isfile(path):
@@ -95,6 +102,28 @@ def main() -> None:
                     writer.writeheader()
                 writer.writerows(rows)
     print_table(path, sorted(tasks))
+
+
+def print_latency(output: str, image_size: int, batch: int = 16, repeats: int = 30) -> None:
+    """Median milliseconds per batch of ``batch`` queries of every trained cell (the same input for all)."""
+    images = torch.rand(batch, 3, image_size, image_size, generator=torch.Generator().manual_seed(0))
+    print("| attention | loss | ms per batch of 16 (median) | student encoder parameters (no attention) |")
+    print("|---|---|---|---|")
+    for attention in PLACEMENTS:
+        for loss in LOSSES:
+            path = os.path.join(output, f"{attention}_{loss}", "models", "model.pt")
+            if not os.path.isfile(path):
+                continue
+            detector = DCAMDetector(load_dcam(path))
+            times = []
+            with torch.inference_mode():
+                detector.score(images)  # warm-up
+                for _ in range(repeats):
+                    start = time.perf_counter()
+                    detector.score(images)
+                    times.append(1000 * (time.perf_counter() - start))
+            used = sum(p.numel() for p in detector.model.student.encoder.parameters())
+            print(f"| {attention} | {loss} | {statistics.median(times):.1f} | {used:,} |")
 
 
 def print_table(path: str, tasks: list[str]) -> None:

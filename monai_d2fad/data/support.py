@@ -11,6 +11,7 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 
 from monai_d2fad.data.tasks import Task, is_image_file, list_images
+from monai_d2fad.outputs import atomic_write
 
 __all__ = ["draw_support", "read_support_list", "support_list_path", "support_paths", "write_support_lists"]
 
@@ -42,7 +43,8 @@ def write_support_lists(
             else:
                 os.makedirs(os.path.dirname(path), exist_ok=True)
                 lines = [os.path.relpath(p, task.root) for p in draw_support(task, k, seed)]
-                with open(path, "w", encoding="utf-8") as f:
+                # whole or absent: a process drawing the same list at the same time (DDP ranks) never reads half
+                with atomic_write(path, "w", encoding="utf-8") as f:
                     f.write(f"# task={task.name} shots={k} seed={seed} root={task.root}\n" + "\n".join(lines) + "\n")
             paths[(k, seed)] = path
     return paths

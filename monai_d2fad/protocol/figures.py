@@ -27,7 +27,8 @@ def make_figures(
     folder = os.path.join(config.output, "figures")
     os.makedirs(folder, exist_ok=True)
     path = os.path.join(folder, "auroc_by_shots.png")
-    paths = [plots.auroc_by_shots(cell_values(rows), methods, list(tasks), path)]
+    few_shot = [r for r in rows if r["setting"] != "full-shot"]  # full-shot rows have no K
+    paths = [plots.auroc_by_shots(cell_values(few_shot), methods, list(tasks), path)]
     trained = {
         f"{t} ({os.path.basename(d)})": training_scalars(d)
         for t in tasks

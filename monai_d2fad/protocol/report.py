@@ -46,7 +46,7 @@ def write_report(config: ProtocolConfig, results: ResultsFile, tasks: dict[str, 
     if any(r["evaluation"] == "official" for r in results.rows):
         parts += [
             "\n## The official code's evaluation (biased; a diagnostic)\n",
-            evaluation_gap_table(results.rows, main),
+            evaluation_gap_table([r for r in results.rows if r["setting"] != "full-shot"], main),
         ]
     for ablation, variants in ABLATIONS.items():
         labels = {n: label for label, o in variants.items() if (n := variant_name(o, base)) in present}

@@ -45,3 +45,17 @@ def test_a_list_of_a_task_whose_path_has_spaces_reads_back_alone(tmp_path):
     task = discover_tasks(str(tmp_path / "my tasks"))["alpha beta"]
     path = write_support_lists(task, str(tmp_path / "lists"), shots=(2,), seeds=1)[(2, 0)]
     assert read_support_list(path) == draw_support(task, 2, 0)  # root from the header, as --support reads it
+
+
+def test_a_list_is_written_whole_or_not_at_all(task, tmp_path, monkeypatch):
+    """Two processes (DDP ranks) draw the same lists at once: a reader must never find a half-written list."""
+    import monai_d2fad.data.support as support
+
+    out = str(tmp_path / "lists")
+    monkeypatch.setattr(support.os.path, "relpath", lambda *args: 0)  # the list's text fails once the file is open
+    with pytest.raises(TypeError):
+        write_support_lists(task, out, shots=(2,), seeds=1)
+    monkeypatch.undo()
+    assert not [f for _, _, files in os.walk(out) for f in files]  # no empty or partial list left behind
+    path = write_support_lists(task, out, shots=(2,), seeds=1)[(2, 0)]
+    assert len(read_support_list(path, task.root)) == 2

@@ -55,3 +55,22 @@ def test_study_without_matching_series_fails_with_nothing_written(study, task_pa
     assert run.returncode == 1
     assert "no image series" in run.stderr and "SR (1 files)" in run.stderr
     assert not out.exists() or not os.listdir(out)
+
+
+def test_a_registered_dcam_task_runs_in_the_app(references, tmp_path):
+    import torch
+
+    from monai_d2fad.checkpoint import save_checkpoint
+    from monai_d2fad.networks import DCAM
+    from monai_d2fad.task_package import main as register
+
+    teacher = tmp_path / "resnet18.pth"
+    torch.save(DCAM("resnet18", teacher_weights=None).teacher.net.state_dict(), teacher)
+    checkpoint = save_checkpoint(DCAM("resnet18", teacher_weights=str(teacher)), tmp_path / "dcam.pt")
+    package = str(tmp_path / "dcam.task.pt")
+    register(["--checkpoint", checkpoint, "--support", references, "--output", package, "--image_size", "64"])
+    out = tmp_path / "out"
+    run = _run("-i", references, "-m", package, "-o", str(out))
+    assert run.returncode == 0, run.stderr[-2000:]
+    with open(out / "result.json") as f:
+        assert len(json.load(f)["images"]) == 3

@@ -246,3 +246,15 @@ def test_dcam_adds_few_shot_full_shot_and_multi_class_rows(synthetic_dir, tmp_pa
     assert single["overrides"]["train_tasks"] == ["synthetic_cells"]
     report = open(os.path.join(out, "results.md")).read()
     assert "## Full-shot" in report and "| DCAM-multi |" in report
+
+
+def test_full_shot_rows_stay_out_of_the_auroc_by_k_figure(tmp_path, monkeypatch):
+    from monai_d2fad.protocol import figures
+
+    seen = {}
+    monkeypatch.setattr(figures.plots, "auroc_by_shots", lambda values, *args: seen.update(values) or "figure.png")
+    config = ProtocolConfig(data_dir=str(tmp_path), output=str(tmp_path / "out"), shots=[2])
+    row = {c: 0 for c in COLUMNS} | {"test_task": "t", "auroc": 0.5, "evaluation": "honest", "method": "DCAM"}
+    rows = [row | {"shots": 2, "setting": "few-shot"}, row | {"shots": 0, "setting": "full-shot"}]
+    figures.make_figures(config, {}, ["DCAM"], rows)
+    assert set(seen) == {("DCAM", "t", 2)}
