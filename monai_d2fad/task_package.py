@@ -126,8 +126,8 @@ def build_task_package(
     validation_dir: str | None = None,
     device: str | torch.device = "cpu",
 ) -> RegisteredTask:
-    """Encode ``support_files`` with ``model`` (D²4FAD) and choose the threshold (see ``choose_threshold``; None:
-    none)."""
+    """The task of ``model`` with ``support_files`` as its references (encoded and kept for D²4FAD; for DCAM they
+    only set the threshold) and its threshold (see ``choose_threshold``; None: none)."""
     files = [os.path.abspath(p) for p in support_files]
     model = model.to(device)
     detector = DCAMDetector(model) if isinstance(model, DCAM) else D2FADDetector(model)

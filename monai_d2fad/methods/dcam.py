@@ -3,13 +3,13 @@ teacher (STFPM's map), with DCAM's attention and losses during training only."""
 
 from __future__ import annotations
 
-import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 from ignite.contrib.handlers import ProgressBar
+from monai.data import Dataset
 from monai.utils import look_up_option
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader
 
 from monai_d2fad.data.images import ImageDataset
 from monai_d2fad.data.support import support_paths
@@ -19,9 +19,7 @@ from monai_d2fad.methods.base import Detection, Detector
 from monai_d2fad.networks.dcam import DCAM, DCAMStudent
 from monai_d2fad.scoring import IMAGE_SCORES, anomaly_map, cosine_distance, image_score
 
-__all__ = ["DCAMDetector", "DCAMQueries", "DCAMTraining", "train_dcam"]
-
-logger = logging.getLogger(__name__)
+__all__ = ["DCAMDetector", "DCAMQueries", "DCAMTraining", "image_items", "train_dcam"]
 
 
 @dataclass
@@ -35,7 +33,7 @@ class DCAMQueries:
 @dataclass
 class DCAMTraining:
     """How a DCAM student is trained: the losses (``DCAMLoss``) and STFPM's optimiser (SGD, momentum 0.9, weight
-    decay 1e-4; the learning rate is this project's, chosen on the training tasks' ``val`` splits)."""
+    decay 1e-4) at this project's learning rate (docs/methods/DCAM.md says how it was chosen)."""
 
     cd: str = "channel"
     kd: str = "spatial"
@@ -51,22 +49,14 @@ class DCAMTraining:
         return torch.optim.SGD(network.student.parameters(), lr=self.learning_rate, momentum=0.9, weight_decay=1e-4)
 
 
-class _Images(Dataset):
-    """Preprocessed images ``[N, 3, H, W]`` as MONAI-style ``{"image"}`` items."""
-
-    def __init__(self, images: torch.Tensor):
-        self.images = images
-
-    def __len__(self) -> int:
-        return len(self.images)
-
-    def __getitem__(self, index: int) -> dict:
-        return {"image": self.images[index]}
+def image_items(images: torch.Tensor) -> Dataset:
+    """Preprocessed images ``[N, 3, H, W]`` as a MONAI dataset of ``{"image"}`` items (what ``train_dcam`` takes)."""
+    return Dataset([{"image": image} for image in images])
 
 
 def train_dcam(
     network: DCAM,
-    data: Dataset,
+    data: torch.utils.data.Dataset,
     epochs: int = 1,
     training: DCAMTraining | None = None,
     progress: bool = False,
@@ -148,8 +138,8 @@ class DCAMDetector(torch.nn.Module, Detector[DCAMQueries, DCAMStudent]):
         if not self.train_on_references:
             return self.model.student.eval()
         network = self.model.fresh_copy(self.seed)
-        training = DCAMTraining(**{**self.training_settings.__dict__, "batch_size": len(support)})  # full batch
-        train_dcam(network, _Images(support), training=training, epoch_length=self.steps)
+        training = replace(self.training_settings, batch_size=len(support))  # full batch
+        train_dcam(network, image_items(support), training=training, epoch_length=self.steps)
         return network.student
 
     def fit_folder(self, folder: str, modality: str | None = None, image_size: int = 128) -> DCAMStudent:

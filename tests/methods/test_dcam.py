@@ -7,7 +7,7 @@ import torch
 
 from monai_d2fad.checkpoint import load_dcam, read_checkpoint, save_checkpoint
 from monai_d2fad.methods import DCAMDetector, DCAMTraining, train_dcam
-from monai_d2fad.methods.dcam import _Images
+from monai_d2fad.methods.dcam import image_items
 from monai_d2fad.networks import DCAM
 
 
@@ -42,7 +42,7 @@ def model(tmp_path_factory):
 @pytest.mark.parametrize(("cd", "kd"), [("channel", "none"), ("none", "spatial"), ("spatial", "channel")])
 def test_each_loss_falls_when_the_student_trains(model, cd, kd):
     network = model.fresh_copy(0)
-    data = _Images(_textures(4, size=32))
+    data = image_items(_textures(4, size=32))
     training = DCAMTraining(cd=cd, kd=kd, batch_size=4)
     first = train_dcam(network, data, training=training, epoch_length=1).state.output["loss"].item()
     last = train_dcam(network, data, training=training, epoch_length=30).state.output["loss"].item()
@@ -84,7 +84,7 @@ def test_registered_dcam_task_predicts_like_its_model(model, tmp_path, reference
     from monai_d2fad.task_package import build_task_package, load_task_package, save_task_package
 
     trained = model.fresh_copy(0)
-    train_dcam(trained, _Images(_textures(4)), training=DCAMTraining(batch_size=4), epoch_length=3)
+    train_dcam(trained, image_items(_textures(4)), training=DCAMTraining(batch_size=4), epoch_length=3)
     files = sorted(str(p) for p in __import__("pathlib").Path(references).glob("*.png"))
     task = build_task_package(trained, files, image_size=64)
     assert task.threshold["method"] == "loo"
@@ -135,3 +135,12 @@ def test_the_bundle_inference_network_refuses_a_dcam_checkpoint_by_name(model, t
     checkpoint = save_checkpoint(model, tmp_path / "dcam.pt")
     with pytest.raises(ValueError, match="DCAM"):
         AnomalyMapNetwork(checkpoint, references, image_size=64)
+
+
+def test_fit_folder_trains_a_fresh_student_on_the_folder(model, references):
+    detector = DCAMDetector(model, epochs=2)
+    student = detector.fit_folder(references, image_size=32)
+    before = next(model.student.parameters())
+    assert student is not model.student and not torch.equal(next(student.parameters()), before)
+    with torch.inference_mode():
+        assert detector.detect_images(torch.rand(2, 3, 32, 32), student).scores.shape == (2,)
