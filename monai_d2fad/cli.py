@@ -39,10 +39,7 @@ def _parser(command: str | None, argv: Sequence[str]) -> argparse.ArgumentParser
     commands = parser.add_subparsers(dest="command", required=True, metavar="command")
     for name, (module, options, _, summary) in COMMANDS.items():
         sub = commands.add_parser(name, help=summary, description=summary, formatter_class=HelpFormatter)
-        if name != command:
-            continue
-        if options is None:  # the Deploy app parses its own -i/-m/-o
-            sub.add_argument("app_args", nargs=argparse.REMAINDER, help="the application's options")
+        if name != command or options is None:  # the Deploy app parses its own options (``main``)
             continue
         imported = importlib.import_module(module)
         sub.description = imported.__doc__ or summary
@@ -53,7 +50,9 @@ def _parser(command: str | None, argv: Sequence[str]) -> argparse.ArgumentParser
 def main(argv: Sequence[str] | None = None) -> object:
     argv = list(sys.argv[1:] if argv is None else argv)
     command = next((a for a in argv if not a.startswith("-")), None)
+    if command == "deploy":  # the Deploy app parses its own options, its --help included
+        module, _, run, _ = COMMANDS[command]
+        return getattr(importlib.import_module(module), run)(argv[argv.index(command) + 1 :])
     args = _parser(command if command in COMMANDS else None, argv).parse_args(argv)
     module, _, run, _ = COMMANDS[args.command]
-    run = getattr(importlib.import_module(module), run)
-    return run(args.app_args) if args.command == "deploy" else run(args)
+    return getattr(importlib.import_module(module), run)(args)

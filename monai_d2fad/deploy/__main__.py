@@ -2,10 +2,36 @@
 
 from __future__ import annotations
 
+import argparse
 import sys
 
 
+def help_parser() -> argparse.ArgumentParser:
+    """The application's options as ``--help`` shows them (the SDK parses the same ``-i/-m/-o/-l`` when it runs)."""
+    parser = argparse.ArgumentParser(
+        prog="python -m monai_d2fad.deploy",
+        description="Score a DICOM study, an image folder or one image with a registered task (D²4FAD or DCAM) and "
+        "write result.json, heatmaps/, report.pdf and, for DICOM input, a DICOM SR and the encapsulated PDF in dicom/.",
+    )
+    parser.add_argument(
+        "-i", "--input", help="DICOM study folder, image folder or image file (default: $HOLOSCAN_INPUT_PATH, input)"
+    )
+    parser.add_argument(
+        "-m",
+        "--model",
+        help="task package file (monai-d2fad register) or a folder holding one (default: $HOLOSCAN_MODEL_PATH, models)",
+    )
+    parser.add_argument("-o", "--output", help="output folder (default: $HOLOSCAN_OUTPUT_PATH, output)")
+    parser.add_argument(
+        "-l", "--log-level", choices=["DEBUG", "INFO", "WARN", "ERROR", "CRITICAL"], help="logging level"
+    )
+    return parser
+
+
 def main(argv: list[str] | None = None) -> int:
+    if {"-h", "--help"} & set(sys.argv[1:] if argv is None else argv):
+        help_parser().print_help()  # the app's own options, not the Holoscan runtime's
+        return 0
     try:
         from monai_d2fad.deploy.app import D2FADApp
     except ImportError as e:

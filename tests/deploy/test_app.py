@@ -74,3 +74,11 @@ def test_a_registered_dcam_task_runs_in_the_app(references, tmp_path):
     assert run.returncode == 0, run.stderr[-2000:]
     with open(out / "result.json") as f:
         assert len(json.load(f)["images"]) == 3
+
+
+@pytest.mark.parametrize("command", [["-m", "monai_d2fad.deploy"], ["-m", "monai_d2fad", "deploy"]])
+def test_help_shows_the_app_options_not_holoscans(command):
+    run = subprocess.run([sys.executable, *command, "--help"], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr[-2000:]
+    for option in ("-i INPUT", "-m MODEL", "-o OUTPUT", "task package", "HOLOSCAN_INPUT_PATH"):
+        assert option in run.stdout
