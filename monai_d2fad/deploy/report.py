@@ -10,9 +10,11 @@ import shutil
 import tempfile
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
 
 import torch
 
+import monai_d2fad
 from monai_d2fad.task_package import RegisteredTask
 from monai_d2fad.visualize import save_png
 
@@ -83,13 +85,22 @@ class AnomalyReport:
         """The most anomalous image or slice."""
         return max(self.results, key=lambda r: r.score)
 
+    @property
+    def model_name(self) -> str:
+        """``D2FAD`` or ``DCAM``: the model of the registered task."""
+        return type(self.package.detector.model).__name__
+
     def summary(self) -> dict:
+        """``result.json``: the decision, scores, threshold, model and version, when it was made; no local paths
+        (a validation threshold's folder is left out)."""
         return {
             "title": self.title,
+            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "model": {"name": self.model_name, "monai_d2fad_version": monai_d2fad.__version__},
             "decision": "anomalous" if self.anomalous else "normal",
             "score": self.top.score,
             "most_anomalous": self.top.name,
-            "threshold": self.package.threshold,
+            "threshold": {k: v for k, v in self.package.threshold.items() if k != "folder"},
             "modality": self.package.modality,
             "references": len(self.package.support_files),
             "images": [asdict(r) for r in self.results],
@@ -100,7 +111,7 @@ class AnomalyReport:
         """The report as plain text (the content of the DICOM Basic Text SR)."""
         t = self.package.threshold
         lines = [
-            f"D2FAD few-shot anomaly detection{': ' + self.title if self.title else ''}",
+            f"{self.model_name} anomaly detection{': ' + self.title if self.title else ''}",
             f"Decision: {'ANOMALOUS' if self.anomalous else 'NORMAL'}",
             f"Score: {self.top.score:.4g} (highest of {len(self.results)} images, {self.top.name}); "
             f"threshold {self.threshold:.4g} ({t.get('method', 'given')})",

@@ -21,7 +21,7 @@ def test_scores_decision_and_text(report):
     assert [r.slice for r in report.results] == [0, 1, 2]
     assert report.anomalous == any(r.score >= report.threshold for r in report.results)
     text = report.text()
-    assert text.startswith("D2FAD few-shot anomaly detection: test series")
+    assert text.startswith("D2FAD anomaly detection: test series")
     assert ("ANOMALOUS" if report.anomalous else "NORMAL") in text
     assert "Research use only" in text
     assert report.pdf().startswith(b"%PDF")
@@ -39,3 +39,14 @@ def test_write_puts_every_file_in_place_and_refuses_to_overwrite(report, tmp_pat
         report.write(out)
     with pytest.raises(FileExistsError):
         check_output(out)
+
+
+def test_summary_has_model_version_and_time_but_no_local_paths(report):
+    import monai_d2fad
+
+    report.package.threshold = {"method": "validation", "value": 1.0, "f1": 0.9, "folder": "/site/private/val"}
+    summary = report.summary()
+    assert summary["model"] == {"name": "D2FAD", "monai_d2fad_version": monai_d2fad.__version__}
+    assert summary["created"].endswith("+00:00")  # UTC, ISO 8601
+    assert summary["threshold"] == {"method": "validation", "value": 1.0, "f1": 0.9}
+    assert "/site/private" not in json.dumps(summary)
