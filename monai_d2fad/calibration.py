@@ -13,9 +13,7 @@ import torch
 
 from monai_d2fad.data.images import ImageDataset
 from monai_d2fad.data.tasks import folder_items
-from monai_d2fad.methods.base import Detector
-from monai_d2fad.methods.d2fad import D2FADDetector
-from monai_d2fad.methods.dcam import DCAMDetector
+from monai_d2fad.methods.base import Detector, TaskDetector
 from monai_d2fad.metrics import anomaly_metrics, best_f1_threshold
 
 __all__ = ["calibrate_threshold", "leave_one_out_scores"]
@@ -36,7 +34,7 @@ def leave_one_out_scores(detector: Detector, support: torch.Tensor) -> torch.Ten
 
 
 def calibrate_threshold(
-    detector: D2FADDetector | DCAMDetector,
+    detector: TaskDetector,
     support: torch.Tensor | None,
     validation_dir: str | None = None,
     modality: str | None = None,

@@ -104,7 +104,7 @@ def read_checkpoint(
     card = content.get(key) if isinstance(content, dict) else None
     if not isinstance(card, dict) or card.get("format") != CHECKPOINT_FORMAT:
         raise ValueError(
-            f"{path} is not a monai_d2fad {kind or ''} checkpoint (expected format {CHECKPOINT_FORMAT!r} under "
+            f"{path} is not a monai_d2fad {key} checkpoint (expected format {CHECKPOINT_FORMAT!r} under "
             f"{key!r}" + (f"; it is a {found[0]} checkpoint)" if found else ")")
         )
     return content

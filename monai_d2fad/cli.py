@@ -39,7 +39,7 @@ def _parser(command: str | None, argv: Sequence[str]) -> argparse.ArgumentParser
     commands = parser.add_subparsers(dest="command", required=True, metavar="command")
     for name, (module, options, _, summary) in COMMANDS.items():
         sub = commands.add_parser(name, help=summary, description=summary, formatter_class=HelpFormatter)
-        if name != command or options is None:  # the Deploy app parses its own options (``main``)
+        if name != command:  # only the command run declares its options (the Deploy app's: ``main``)
             continue
         imported = importlib.import_module(module)
         sub.description = imported.__doc__ or summary

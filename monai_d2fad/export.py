@@ -15,8 +15,8 @@ import argparse
 
 import torch
 
+from monai_d2fad.methods.base import TaskDetector
 from monai_d2fad.methods.d2fad import D2FADDetector
-from monai_d2fad.methods.dcam import DCAMDetector
 from monai_d2fad.options import add_output_options, add_task_options, command_main
 from monai_d2fad.outputs import check_overwrite
 from monai_d2fad.task_package import task_from_args
@@ -37,7 +37,7 @@ class BakedScorer(torch.nn.Module):
     """``images -> (scores, maps)`` of a registered task's detector, its state baked in (D²4FAD's cached references,
     DCAM's trained student)."""
 
-    def __init__(self, detector: D2FADDetector | DCAMDetector):
+    def __init__(self, detector: TaskDetector):
         super().__init__()
         self.detector = detector
 

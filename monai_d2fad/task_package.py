@@ -24,6 +24,7 @@ from monai_d2fad.calibration import calibrate_threshold
 from monai_d2fad.checkpoint import checkpoint_dict, model_from_checkpoint, read_checkpoint
 from monai_d2fad.data.images import read_images
 from monai_d2fad.data.support import support_paths
+from monai_d2fad.methods.base import TaskDetector
 from monai_d2fad.methods.d2fad import D2FADDetector, D2FADReferences
 from monai_d2fad.methods.dcam import DCAMDetector
 from monai_d2fad.networks.d2fad import D2FAD
@@ -45,6 +46,7 @@ __all__ = [
     "open_task",
     "run",
     "save_task_package",
+    "task_detector",
     "task_from_args",
 ]
 
@@ -70,7 +72,7 @@ class RegisteredTask:
     ``D2FADDetector`` with the task's references kept, or a ``DCAMDetector`` whose student learnt the task (the
     references then serve the threshold only)."""
 
-    detector: D2FADDetector | DCAMDetector
+    detector: TaskDetector
     modality: str | None
     image_size: int
     threshold: dict | None
@@ -117,6 +119,11 @@ def _finite(record: dict, source: str) -> dict:
     return record
 
 
+def task_detector(model: D2FAD | DCAM) -> TaskDetector:
+    """The task detector of a trained model (D²4FAD's still needs its references: ``set_support``)."""
+    return DCAMDetector(model) if isinstance(model, DCAM) else D2FADDetector(model)
+
+
 def build_task_package(
     model: D2FAD | DCAM,
     support_files: list[str],
@@ -129,8 +136,7 @@ def build_task_package(
     """The task of ``model`` with ``support_files`` as its references (encoded and kept for D²4FAD; for DCAM they
     only set the threshold) and its threshold (see ``choose_threshold``; None: none)."""
     files = [os.path.abspath(p) for p in support_files]
-    model = model.to(device)
-    detector = DCAMDetector(model) if isinstance(model, DCAM) else D2FADDetector(model)
+    detector = task_detector(model.to(device))
     task = RegisteredTask(detector, modality, image_size, None, files)
     references = task.load_images(files)
     if isinstance(detector, D2FADDetector):
@@ -178,10 +184,9 @@ def _package_from(
         raise ValueError(f"{source} is not a monai_d2fad task package (expected format {PACKAGE_FORMAT!r})")
     threshold = _finite(json.loads(info["threshold"]), f"the threshold of {source}")
     model = model_from_checkpoint(content, teacher_weights, source).to(device)
-    if isinstance(model, DCAM):
-        detector = DCAMDetector(model)
-    else:
-        detector = D2FADDetector(model).set_references(D2FADReferences(info["features"], info["keys"]))
+    detector = task_detector(model)
+    if isinstance(detector, D2FADDetector):
+        detector.set_references(D2FADReferences(info["features"], info["keys"]))
     return RegisteredTask(detector, info["modality"], int(info["image_size"]), threshold, list(info["support_files"]))
 
 

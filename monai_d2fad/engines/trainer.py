@@ -115,9 +115,8 @@ def resume_from_latest(
     logger.info("resuming from %s", path)
     CheckpointLoader(load_path=path, load_dict=load_dict, map_location=map_location).attach(trainer)
     if best_saver is not None and best_ckpt is not None and os.path.isfile(best_ckpt):
-        state = read_checkpoint(best_ckpt, kind=None).get(
-            "checkpointer"
-        )  # an unreadable file raises an error naming it
+        # an unreadable file raises an error naming it
+        state = read_checkpoint(best_ckpt, kind=None).get("checkpointer")
         if state is not None:
             best_saver.load_state_dict(state)
             if evaluator is not None and state.get("_saved"):

@@ -6,7 +6,7 @@
 each reference set). A new detector adds its own module here.
 """
 
-from monai_d2fad.methods.base import Detection, Detector, FrozenTeacherDetector
+from monai_d2fad.methods.base import Detection, Detector, FrozenTeacherDetector, TaskDetector
 from monai_d2fad.methods.d2fad import D2FADDetector, D2FADFeatures, D2FADReferences
 from monai_d2fad.methods.dcam import DCAMDetector, DCAMQueries, DCAMTraining, train_dcam
 from monai_d2fad.methods.image_nn import ImageNearestNeighbour
@@ -26,5 +26,6 @@ __all__ = [
     "ImageNearestNeighbour",
     "PatchCore",
     "RD4ADPerTask",
+    "TaskDetector",
     "train_dcam",
 ]

@@ -13,7 +13,7 @@ from monai_d2fad.data.images import read_images
 from monai_d2fad.data.support import support_paths
 from monai_d2fad.networks.teachers import build_teacher
 
-__all__ = ["Detection", "Detector", "FrozenTeacherDetector"]
+__all__ = ["Detection", "Detector", "FrozenTeacherDetector", "TaskDetector"]
 
 EncodedT = TypeVar("EncodedT")
 StateT = TypeVar("StateT")
@@ -66,6 +66,31 @@ class Detector(ABC, Generic[EncodedT, StateT]):
     def detect_images(self, images: torch.Tensor, state: StateT) -> Detection:
         """``encode`` then ``detect``: queries ``[B, 3, H, W]`` against one fitted state."""
         return self.detect(self.encode(images), state, tuple(images.shape[-2:]))
+
+
+class TaskDetector(torch.nn.Module, Detector[EncodedT, StateT]):
+    """A detector that scores one task with a state it keeps (``task_state``: D²4FAD's encoded references, DCAM's
+    trained student): what a registered task holds and every app calls. As a module it moves with ``.to(device)``
+    and stays in eval mode; ``forward`` gives anomaly maps (for MONAI inferers), ``score`` scores and maps."""
+
+    @property
+    @abstractmethod
+    def task_state(self) -> StateT:
+        """The state this detector scores its one task against."""
+
+    def train(self, mode: bool = True) -> TaskDetector:
+        """A detector only scores: it stays in eval mode (MONAI's ``eval_mode`` restores ``train()`` after runs)."""
+        return super().train(False)
+
+    def forward(self, query: torch.Tensor) -> torch.Tensor:
+        """Anomaly maps ``[B, 1, H, W]`` of queries ``[B, 3, H, W]``."""
+        return self.detect_images(query, self.task_state).maps
+
+    @torch.inference_mode()
+    def score(self, query: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Scores ``[B]`` and anomaly maps ``[B, 1, H, W]`` of queries ``[B, 3, H, W]``."""
+        detection = self.detect_images(query, self.task_state)
+        return detection.scores, detection.maps
 
 
 class FrozenTeacherDetector(Detector[EncodedT, StateT]):

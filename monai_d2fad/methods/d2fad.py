@@ -7,7 +7,7 @@ from typing import NamedTuple
 
 import torch
 
-from monai_d2fad.methods.base import Detection, Detector
+from monai_d2fad.methods.base import Detection, TaskDetector
 from monai_d2fad.networks.d2fad import D2FAD
 from monai_d2fad.scoring import global_discrepancy, image_score
 
@@ -32,7 +32,7 @@ class D2FADReferences:
     teacher: list[torch.Tensor] | None = None
 
 
-class D2FADDetector(torch.nn.Module, Detector[D2FADFeatures, D2FADReferences]):
+class D2FADDetector(TaskDetector[D2FADFeatures, D2FADReferences]):
     """Scores queries against encoded references, with one teacher and student pass per query.
 
     The official evaluation re-encodes the K references for every batch (K + 1 passes per query); references are
@@ -58,10 +58,6 @@ class D2FADDetector(torch.nn.Module, Detector[D2FADFeatures, D2FADReferences]):
     @property
     def device(self) -> torch.device:
         return next(self.model.student.parameters()).device
-
-    def train(self, mode: bool = True) -> D2FADDetector:
-        """A detector only scores: it stays in eval mode (MONAI's ``eval_mode`` restores ``train()`` after runs)."""
-        return super().train(False)
 
     def encode(self, images: torch.Tensor) -> D2FADFeatures:
         return D2FADFeatures(*self.model.encode(images.to(self.device)))
@@ -135,11 +131,6 @@ class D2FADDetector(torch.nn.Module, Detector[D2FADFeatures, D2FADReferences]):
         return self.references
 
     def forward(self, query: torch.Tensor) -> torch.Tensor:
-        """Anomaly maps ``[B, 1, H, W]`` of queries ``[B, 3, H, W]`` against the kept references."""
+        """Anomaly maps ``[B, 1, H, W]`` of queries ``[B, 3, H, W]`` against the kept references (the maps alone:
+        no image scores or weights, for inferers and exported graphs)."""
         return self.maps(self.encode(query), self.references, tuple(query.shape[-2:]))
-
-    @torch.inference_mode()
-    def score(self, query: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Scores ``[B]`` and anomaly maps ``[B, 1, H, W]`` of queries ``[B, 3, H, W]`` against the kept references."""
-        detection = self.detect_images(query, self.references)
-        return detection.scores, detection.maps

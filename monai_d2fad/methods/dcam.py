@@ -15,7 +15,7 @@ from monai_d2fad.data.images import ImageDataset
 from monai_d2fad.data.support import support_paths
 from monai_d2fad.engines.trainer import DistillationTrainer
 from monai_d2fad.losses import DCAMLoss
-from monai_d2fad.methods.base import Detection, Detector
+from monai_d2fad.methods.base import Detection, TaskDetector
 from monai_d2fad.networks.dcam import DCAM, DCAMStudent
 from monai_d2fad.scoring import IMAGE_SCORES, anomaly_map, cosine_distance, image_score
 
@@ -85,11 +85,10 @@ def train_dcam(
     return trainer
 
 
-class DCAMDetector(torch.nn.Module, Detector[DCAMQueries, DCAMStudent]):
+class DCAMDetector(TaskDetector[DCAMQueries, DCAMStudent]):
     """A trained DCAM, or DCAM trained on each reference set (few-shot).
 
-    As a module it scores the one task its trained student learnt (a registered task): ``forward`` gives anomaly
-    maps, ``score`` scores and maps, as ``D2FADDetector`` does with its kept references.
+    As a ``TaskDetector`` it scores the one task its trained student learnt (a registered task).
 
     Args:
         model: a ``DCAM``; with ``train_on_references=False`` its trained student scores every query and the
@@ -125,10 +124,6 @@ class DCAMDetector(torch.nn.Module, Detector[DCAMQueries, DCAMStudent]):
     def device(self) -> torch.device:
         return next(self.model.teacher.parameters()).device
 
-    def train(self, mode: bool = True) -> DCAMDetector:
-        """A detector only scores: it stays in eval mode (training runs on ``DCAM`` itself)."""
-        return super().train(False)
-
     def encode(self, images: torch.Tensor) -> DCAMQueries:
         images = images.to(self.device)
         return DCAMQueries(images, self.model.teacher(images)[:3])
@@ -158,13 +153,3 @@ class DCAMDetector(torch.nn.Module, Detector[DCAMQueries, DCAMStudent]):
         student, _ = state.eval()(encoded.images)
         maps = anomaly_map([cosine_distance(t, s) for t, s in zip(encoded.teacher, student)], size, sigma=self.sigma)
         return Detection(image_score(maps, self.image_score), maps)
-
-    def forward(self, query: torch.Tensor) -> torch.Tensor:
-        """Anomaly maps ``[B, 1, H, W]`` of queries ``[B, 3, H, W]`` by the trained student."""
-        return self.detect_images(query, self.task_state).maps
-
-    @torch.inference_mode()
-    def score(self, query: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Scores ``[B]`` and anomaly maps ``[B, 1, H, W]`` of queries ``[B, 3, H, W]`` by the trained student."""
-        detection = self.detect_images(query, self.task_state)
-        return detection.scores, detection.maps

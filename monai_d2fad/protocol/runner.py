@@ -98,17 +98,25 @@ def _run_dcam(config: ProtocolConfig, run: TaskCells, tasks: list[str]) -> None:
 
 def _dcam_overrides(config: ProtocolConfig, train_tasks: list[str], folder: str) -> dict:
     return {
-        "dataset_dir": config.data_dir,
+        **_run_overrides(config, os.path.join("dcam", folder)),
         "train_tasks": train_tasks,
         "epochs": config.dcam_epochs,
+        "max_train_per_task": config.dcam_max_train_per_task,
+    }
+
+
+def _run_overrides(config: ProtocolConfig, folder: str) -> dict:
+    """Bundle config ids every training of the run shares; its outputs go to ``models/<folder>``."""
+    return {
+        "dataset_dir": config.data_dir,
         "teacher": config.teacher,
         "teacher_weights": config.teacher_weights,
         "image_size": config.image_size,
-        "max_train_per_task": config.dcam_max_train_per_task,
         "batch_size": config.batch_size,
         "seed": config.seed,
+        "num_workers": 0,
         "support_dir": os.path.join(config.output, "support_lists"),
-        "output_dir": os.path.join(config.output, "models", "dcam", folder),
+        "output_dir": os.path.join(config.output, "models", folder),
     }
 
 
@@ -137,20 +145,12 @@ def _bundle_overrides(config: ProtocolConfig, run: TaskCells, train_k: int, base
     trained = training_overrides(overrides, base)
     variant = slug(",".join(f"{k}={v}" for k, v in trained.items())) or "default"
     return {
-        "dataset_dir": config.data_dir,
+        **_run_overrides(config, os.path.join(variant, run.task.name, f"train_{train_k}-shot")),
         "test_task": run.task.name,
         "train_tasks": [t.name for t in run.train_tasks],
         "shots": train_k,
         "epochs": config.epochs,
-        "teacher": config.teacher,
-        "teacher_weights": config.teacher_weights,
-        "image_size": config.image_size,
         "max_train_per_task": config.max_train_per_task,
-        "batch_size": config.batch_size,
-        "seed": config.seed,
-        "num_workers": 0,
-        "support_dir": run.support_dir,
-        "output_dir": os.path.join(config.output, "models", variant, run.task.name, f"train_{train_k}-shot"),
         **trained,
     }
 
