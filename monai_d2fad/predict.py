@@ -30,7 +30,7 @@ from monai_d2fad.options import add_output_options, add_task_options, add_thresh
 from monai_d2fad.outputs import OutputLockedError, check_overwrite, staged_outputs
 from monai_d2fad.task_package import RegisteredTask, task_from_args
 from monai_d2fad.transforms.io import ImageReadError
-from monai_d2fad.visualize import save_png
+from monai_d2fad.visualize import THRESHOLD_SCALE, heatmap_name, save_png
 
 __all__ = ["PredictionDataset", "add_arguments", "main", "predict", "run"]
 
@@ -66,13 +66,6 @@ def _collate(batch: list[dict]) -> dict:
     }
 
 
-def _heatmap_name(path: str, slice_index: int | None, root: str) -> str:
-    """``<path relative to the input>.png``, or ``<path>/slice<i>.png`` for a volume's slice: unique per input
-    (the extension stays, so ``scan.png`` and ``scan.jpeg`` do not share a file; the folders stay)."""
-    rel = os.path.relpath(path, root) if os.path.isdir(root) else os.path.basename(path)
-    return os.path.join(rel, f"slice{slice_index:04d}.png") if slice_index is not None else f"{rel}.png"
-
-
 def predict(
     package: RegisteredTask,
     input_path: str,
@@ -102,7 +95,6 @@ def predict(
             if PRECISIONS[precision] is not None and device.type == "cuda"
             else nullcontext()
         )
-        threshold = float(package.threshold["value"])
         loader = torch.utils.data.DataLoader(
             PredictionDataset(items, package.modality, package.image_size),
             batch_size=batch_size,
@@ -130,7 +122,7 @@ def predict(
                         continue
                     name = ""
                     if heatmaps:
-                        name = os.path.join("heatmaps", _heatmap_name(path, slice_index, input_path))
+                        name = os.path.join("heatmaps", heatmap_name(path, slice_index, input_path))
                         save_png(judged.overlays[i], os.path.join(staging, name))
                     is_anomalous = bool(judged.anomalous[i])
                     writer.writerow(
@@ -152,7 +144,7 @@ def predict(
             "modality": package.modality,
             "image_size": package.image_size,
             "references": package.support_files,
-            "heatmap_range": [0.0, 2 * threshold],
+            "heatmap_scale": THRESHOLD_SCALE,
             "device": str(device),
             "precision": precision,
             "seconds": round(seconds, 3),

@@ -82,6 +82,11 @@ class RegisteredTask:
         """``[N, 3, S, S]`` images preprocessed as this task's (the references were)."""
         return read_images(paths, self.modality, self.image_size)
 
+    @property
+    def public_threshold(self) -> dict:
+        """The threshold record as results given to others show it: without local paths (a validation folder)."""
+        return {k: v for k, v in (self.threshold or {}).items() if k != "folder"}
+
     def judge(self, images: torch.Tensor, maps: torch.Tensor, overlays: bool = True) -> Judgement:
         """Score, decide and colour preprocessed ``images`` ``[B, 3, S, S]`` from their anomaly ``maps``: the one
         score -> decision -> overlay path of predict, the Deploy report and the Label task (on CPU tensors)."""

@@ -3,12 +3,30 @@
 from __future__ import annotations
 
 import os
+from typing import BinaryIO
 
 import numpy as np
 import torch
 from PIL import Image
 
-__all__ = ["episode_strip", "jet", "overlay", "overlay_output", "save_png", "threshold_overlay"]
+__all__ = [
+    "THRESHOLD_SCALE",
+    "THRESHOLD_TICKS",
+    "draw_threshold_colorbar",
+    "episode_strip",
+    "heatmap_name",
+    "jet",
+    "overlay",
+    "overlay_output",
+    "save_png",
+    "threshold_overlay",
+    "threshold_scale",
+]
+
+# colour-bar ticks of the threshold scale, in multiples of the threshold
+THRESHOLD_TICKS = (0.0, 0.5, 1.0, 2.0, 4.0, 10.0)
+# how result files describe the heatmaps' colours
+THRESHOLD_SCALE = {"values": "v / (v + threshold)", "colormap": "jet"}
 
 
 def jet(values: torch.Tensor) -> torch.Tensor:
@@ -32,18 +50,51 @@ def overlay(
     return ((1 - alpha) * images.clamp(0, 1) + alpha * jet(scaled)).clamp(0, 1)
 
 
+def threshold_scale(maps: torch.Tensor, threshold: float) -> torch.Tensor:
+    """Map values to [0, 1) by ``v / (v + threshold)``: the threshold sits mid-scale, twice it at 2/3, ten times it
+    at 0.91. The scale never saturates (a very high score stays distinguishable from a high one) and is the same
+    for every image of a task."""
+    if not threshold > 0:
+        raise ValueError(f"the heatmap scale needs a positive threshold, got {threshold}")
+    v = maps.clamp(min=0)
+    return v / (v + threshold)
+
+
 def threshold_overlay(images: torch.Tensor, maps: torch.Tensor, threshold: float) -> torch.Tensor:
-    """Overlays on one fixed scale per task, 0 to twice the decision threshold: the threshold is mid-scale (green)
-    and every image of the task is coloured alike."""
-    return overlay(images, maps, vmin=0.0, vmax=2 * threshold)
+    """Overlays on the task's ``threshold_scale``: green at the threshold, red far above it, alike for every image."""
+    return overlay(images, threshold_scale(maps, threshold), vmin=0.0, vmax=1.0)
 
 
-def save_png(image: torch.Tensor, path: str) -> str:
-    """Write an RGB image ``[3, H, W]`` in [0, 1] as an 8-bit PNG."""
+def draw_threshold_colorbar(ax, threshold: float, label: str = "anomaly map") -> None:
+    """Draw the colour bar of ``threshold_overlay`` into the matplotlib axes ``ax``, ticked in map values, with
+    the threshold marked."""
+    from matplotlib.colors import ListedColormap
+
+    colours = jet(torch.linspace(0, 1, 256).view(1, 1, 256, 1))[0, :, :, 0].T.numpy()
+    ticks = [threshold_scale(torch.tensor(t * threshold), threshold).item() for t in THRESHOLD_TICKS]
+    ax.imshow(np.linspace(1, 0, 256)[:, None], aspect="auto", cmap=ListedColormap(colours), extent=(0, 1, 0, 1))
+    ax.set_xticks([])
+    ax.yaxis.tick_right()
+    ax.set_yticks(ticks, [f"{t * threshold:.3g}" for t in THRESHOLD_TICKS], fontsize=7)
+    ax.axhline(0.5, color="black", linewidth=1.2)
+    ax.text(-0.15, 0.5, "threshold", rotation=90, va="center", ha="right", fontsize=7, transform=ax.transAxes)
+    ax.set_title(label, fontsize=7)
+
+
+def save_png(image: torch.Tensor, path: str | BinaryIO) -> str | BinaryIO:
+    """Write an RGB image ``[3, H, W]`` in [0, 1] as an 8-bit PNG to a file path (folders made) or a binary file."""
     pixels = (image.clamp(0, 1).permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    Image.fromarray(pixels).save(path)
+    if isinstance(path, str):
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    Image.fromarray(pixels).save(path, format="PNG")
     return path
+
+
+def heatmap_name(path: str, slice_index: int | None, root: str) -> str:
+    """``<path relative to the input>.png``, or ``<path>/slice<i>.png`` for a volume's slice: unique per input
+    (the extension stays, so ``scan.png`` and ``scan.jpeg`` do not share a file; the folders stay)."""
+    rel = os.path.relpath(path, root) if os.path.isdir(root) else os.path.basename(path)
+    return os.path.join(rel, f"slice{slice_index:04d}.png") if slice_index is not None else f"{rel}.png"
 
 
 def episode_strip(batch: dict) -> tuple[torch.Tensor, list[None]]:

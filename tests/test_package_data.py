@@ -28,7 +28,8 @@ def test_bundle_and_label_app_are_inside_the_package_and_declared_as_package_dat
     shipped = set().union(*(_shipped(package, patterns) for package, patterns in declared.items()))
     bundle = set(glob.glob(os.path.join(os.path.dirname(BUNDLE_CONFIGS), "**"), recursive=True))
     bundle = {p for p in bundle if os.path.isfile(p)}
-    sample_app = set(glob.glob(os.path.join(PACKAGE, "label", "sample_app", "*.py")))
+    sample_app = set(glob.glob(os.path.join(PACKAGE, "label", "sample_app", "**", "*.*"), recursive=True))
+    assert {"main.py", "README.md", "requirements.txt", "d2fad_anomaly.py"} <= {os.path.basename(p) for p in sample_app}
     assert os.path.join(BUNDLE_CONFIGS, "train.json") in bundle
     assert bundle and sample_app and (bundle | sample_app) <= shipped
 

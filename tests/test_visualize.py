@@ -1,3 +1,4 @@
+import pytest
 import torch
 
 from monai_d2fad.visualize import episode_strip, jet, overlay
@@ -21,3 +22,29 @@ def test_episode_strip():
     strip, labels = episode_strip(batch)
     assert strip.shape == (2, 3, 8, 32) and labels == [None]
     assert torch.equal(strip[:, :, :, :8], batch["query"])
+
+
+def test_threshold_scale_puts_the_threshold_mid_scale_and_never_saturates():
+    from monai_d2fad.visualize import threshold_scale
+
+    v = threshold_scale(torch.tensor([0.0, 0.2, 0.4, 2.0, 20.0, -1.0]), threshold=0.2)
+    assert v[1] == 0.5 and v[0] == 0 and v[-1] == 0  # negative map values count as 0
+    assert bool((v[1:5].diff() > 0).all()) and v[4] < 1  # ten and a hundred times the threshold stay apart
+    with pytest.raises(ValueError, match="positive threshold"):
+        threshold_scale(v, 0.0)
+
+
+def test_threshold_colorbar_is_ticked_in_map_values():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from monai_d2fad.visualize import THRESHOLD_TICKS, draw_threshold_colorbar
+
+    fig, ax = plt.subplots()
+    draw_threshold_colorbar(ax, 0.25)
+    labels = [t.get_text() for t in ax.get_yticklabels()]
+    assert labels == [f"{t * 0.25:.3g}" for t in THRESHOLD_TICKS]
+    assert ax.get_yticks()[2] == pytest.approx(0.5)  # the threshold, mid-scale
+    plt.close(fig)

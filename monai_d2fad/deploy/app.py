@@ -16,14 +16,13 @@ from monai.deploy.operators import (
     DICOMEncapsulatedPDFWriterOperator,
     DICOMSeriesSelectorOperator,
     DICOMSeriesToVolumeOperator,
-    DICOMTextSRWriterOperator,
     EquipmentInfo,
     ModelInfo,
 )
 
 import monai_d2fad
 from monai_d2fad.deploy.inputs import check_dicom_study, input_kind, load_model_path, selection_rules
-from monai_d2fad.deploy.operators import D2FADFolderOperator, D2FADSeriesOperator
+from monai_d2fad.deploy.operators import D2FADFolderOperator, D2FADSeriesOperator, D2FADSRWriterOperator
 from monai_d2fad.deploy.report import check_output
 from monai_d2fad.devices import default_device
 
@@ -37,8 +36,10 @@ class D2FADApp(Application):
 
     DICOM input goes through the SDK's loader, a series selector whose rules follow the task's modality, and
     series-to-volume; every slice is scored. The outputs are:
-    - ``result.json``, ``report.pdf`` and ``heatmaps/``;
-    - for DICOM input, ``dicom/`` with a Basic Text SR and an encapsulated PDF, in the input's study.
+    - ``result.json`` (with the DICOM UIDs), ``report.pdf`` (one page), ``colorbar.png`` and ``heatmaps/`` at the
+      source images' size, named after the input files;
+    - for DICOM input, ``dicom/`` with a Comprehensive SR (TID 1500: score and threshold as NUM items, the coded
+      decision, references to the scored instances) and an encapsulated PDF, in the input's study.
 
     Input, model and output are checked before the graph runs: a study without a matching series, a corrupt
     file, a model that is not a task package or an output that already holds a result stop the run with a clear
@@ -66,13 +67,12 @@ class D2FADApp(Application):
         loader = DICOMDataLoaderOperator(self, CountCondition(self, 1), input_folder=input_folder, name="loader_op")
         selector = DICOMSeriesSelectorOperator(self, rules=selection_rules(package.modality), name="selector_op")
         to_volume = DICOMSeriesToVolumeOperator(self, name="to_volume_op")
-        scorer = D2FADSeriesOperator(self, package=package, output_folder=output, name="d2fad_op")
+        scorer = D2FADSeriesOperator(
+            self, package=package, input_folder=input_folder, output_folder=output, name="d2fad_op"
+        )
         model_info = ModelInfo("monai-d2fad", "D2FAD few-shot anomaly detection", monai_d2fad.__version__)
         equipment = EquipmentInfo(manufacturer="monai-d2fad", manufacturer_model="D2FAD")
-        sr_writer = DICOMTextSRWriterOperator(
-            self, copy_tags=True, model_info=model_info, equipment_info=equipment, output_folder=output / "dicom",
-            custom_tags={"SeriesDescription": "D2FAD anomaly score"}, name="sr_writer_op",
-        )  # fmt: skip
+        sr_writer = D2FADSRWriterOperator(self, output_folder=output / "dicom", name="sr_writer_op")
         pdf_writer = DICOMEncapsulatedPDFWriterOperator(
             self, copy_tags=True, model_info=model_info, equipment_info=equipment, output_folder=output / "dicom",
             custom_tags={"SeriesDescription": "D2FAD anomaly report"}, name="pdf_writer_op",
@@ -82,7 +82,7 @@ class D2FADApp(Application):
         self.add_flow(selector, to_volume, series)
         self.add_flow(selector, scorer, series)
         self.add_flow(to_volume, scorer, {("image", "image")})
-        self.add_flow(scorer, sr_writer, {("result_text", "text")})
+        self.add_flow(scorer, sr_writer, {("report", "report")})
         self.add_flow(scorer, pdf_writer, {("pdf_bytes", "pdf_bytes")})
         self.add_flow(selector, sr_writer, series)
         self.add_flow(selector, pdf_writer, series)

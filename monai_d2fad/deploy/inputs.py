@@ -9,10 +9,12 @@ from __future__ import annotations
 import json
 import os
 from collections import Counter
+from collections.abc import Iterator
 
 import numpy as np
 import pydicom
 import torch
+from monai.transforms import Compose
 
 from monai_d2fad.data.tasks import is_dicom_file, is_image_file
 from monai_d2fad.task_package import RegisteredTask, is_task_package, load_task_package
@@ -20,10 +22,14 @@ from monai_d2fad.transforms.presets import modality_transform, normalize_modalit
 
 __all__ = [
     "DICOM_MODALITIES",
+    "IDENTIFIERS",
     "check_dicom_study",
+    "dicom_identifiers",
     "input_kind",
+    "instance_fields",
     "load_model_path",
     "selection_rules",
+    "slice_preset",
     "volume_slices",
 ]
 
@@ -36,6 +42,23 @@ DICOM_MODALITIES: dict[str, tuple[str, ...]] = {
     "histopathology": ("SM", "XC", "OT"),
     "generic": ("CR", "DX", "DR", "RG", "MR", "CT", "OP", "XC", "SM", "OT", "US", "MG", "NM", "PT"),
 }
+
+
+# study and series attributes of a DICOM input that the report and result.json show
+IDENTIFIERS = (
+    "PatientName",
+    "PatientID",
+    "PatientBirthDate",
+    "PatientSex",
+    "StudyDate",
+    "AccessionNumber",
+    "StudyDescription",
+    "StudyInstanceUID",
+    "SeriesInstanceUID",
+    "SeriesNumber",
+    "SeriesDescription",
+    "Modality",
+)
 
 
 def load_model_path(path: str, device: str | torch.device = "cpu") -> RegisteredTask:
@@ -112,12 +135,18 @@ def selection_rules(modality: str | None) -> str:
     return json.dumps({"selections": [{"name": "d2fad", "conditions": {"Modality": pattern}}]})
 
 
-def volume_slices(volume: np.ndarray, modality: str | None, image_size: int, invert: bool = False) -> torch.Tensor:
-    """Model inputs ``[D, 3, S, S]`` from a series volume ``[D, H, W]`` (or ``[D, H, W, 3]`` colour, or one
-    ``[H, W]`` image) of raw intensities, as MONAI Deploy's ``DICOMSeriesToVolumeOperator`` gives it.
+def slice_preset(modality: str | None, image_size: int) -> Compose:
+    """The task's preset for slices already in memory, keeping each slice's source image for source-size heatmaps."""
+    return modality_transform(modality, image_size, read=False, keep_source=True)
 
-    Each slice goes through the task's preset like a file would; ``invert`` flips MONOCHROME1 slices so that high
-    attenuation is bright, as the file reader does.
+
+def volume_slices(volume: np.ndarray, preset: Compose, invert: bool = False) -> Iterator[dict]:
+    """Model inputs from a series volume ``[D, H, W]`` (or ``[D, H, W, 3]`` colour, or one ``[H, W]`` image) of raw
+    intensities, as MONAI Deploy's ``DICOMSeriesToVolumeOperator`` gives it: one ``preset`` output (``image``
+    ``[3, S, S]`` and ``image_source``) per slice, made when asked for.
+
+    Each slice goes through the task's preset (``slice_preset``) like a file would; ``invert`` flips MONOCHROME1
+    slices so that high attenuation is bright, as the file reader does.
     """
     array = np.asarray(volume, dtype=np.float32)
     if array.ndim == 2:
@@ -126,11 +155,28 @@ def volume_slices(volume: np.ndarray, modality: str | None, image_size: int, inv
     slices = np.moveaxis(array, -1, 1) if array.ndim == 4 else array[:, None]
     if array.ndim not in (3, 4) or channels not in (1, 3, 4):
         raise ValueError(f"expected a [D, H, W] or [D, H, W, 3] volume, got shape {volume.shape}")
-    preset = modality_transform(modality, image_size, read=False)
-    out = []
     for s in slices[:, :3]:
         image = torch.from_numpy(s.copy())
         if invert:
             image = image.max() + image.min() - image
-        out.append(preset({"image": image})["image"])
-    return torch.stack(out)
+        yield preset({"image": image})
+
+
+def dicom_identifiers(dataset: pydicom.Dataset) -> dict[str, str]:
+    """The study and series attributes the report shows (``IDENTIFIERS``) that ``dataset`` holds, as text."""
+    return {key: str(dataset.get(key)) for key in IDENTIFIERS if dataset.get(key) not in (None, "")}
+
+
+def instance_fields(dataset: pydicom.Dataset, root: str) -> dict:
+    """What the report records of one scored DICOM instance: its name, file (relative to the study folder), UIDs
+    and heatmap file, named after the instance's file."""
+    path = getattr(dataset, "filename", None)
+    relative = os.path.relpath(path, root) if isinstance(path, str) else f"{dataset.SOPInstanceUID}.dcm"
+    number = dataset.get("InstanceNumber")
+    return {
+        "name": f"image {number}" if number is not None else os.path.basename(relative),
+        "source": relative,
+        "heatmap": os.path.join("heatmaps", f"{relative}.png"),
+        "sop_instance_uid": str(dataset.SOPInstanceUID),
+        "sop_class_uid": str(dataset.SOPClassUID),
+    }

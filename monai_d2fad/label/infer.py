@@ -1,7 +1,9 @@
-"""A MONAI Label infer task: anomaly score, decision and heatmap of one image against a task's normal references."""
+"""A MONAI Label infer task: anomaly score, decision, mask and heatmap of one image against a task's references."""
 
 from __future__ import annotations
 
+import base64
+import io
 import os
 import tempfile
 from collections.abc import Callable, Sequence
@@ -15,17 +17,21 @@ from PIL import Image
 
 from monai_d2fad.data.images import ReadImaged
 from monai_d2fad.task_package import RegisteredTask, load_task_package
-from monai_d2fad.visualize import save_png
+from monai_d2fad.transforms.postprocessing import RestoreMapd
+from monai_d2fad.visualize import save_png, threshold_overlay
 
 __all__ = ["D2FADInferTask"]
 
 
 class D2FADInferTask(BasicInferTask):
-    """Scores the requested image with a D²4FAD task package (a trained model plus a task's normal references).
+    """Scores the requested image with a task package (a trained model plus a task's normal references).
 
-    The label returned is the anomalous region (the annotator's starting point): a PNG mask, 1 where the anomaly
-    map reaches the task's threshold, at the model's resolution. The result JSON holds ``score``, ``anomalous``,
-    ``threshold`` and ``heatmap``, the path of a colour overlay PNG (one scale per task: 0 to twice the threshold).
+    The label returned is the anomalous region (the annotator's starting point): a PNG mask **at the image's size
+    and orientation**, 1 where the anomaly map, brought back through the preset's crop and resize (``RestoreMapd``),
+    reaches the task's threshold. The result JSON holds ``score``, ``anomalous``, ``threshold``, ``references`` and
+    ``heatmap``: the colour overlay at the image's size as a ``data:image/png;base64`` URI, so that a client gets
+    it with the answer (one scale per task, ``visualize.threshold_scale``). Only the mask is a file; MONAI Label's
+    server deletes it once sent.
 
     Args:
         path: the task package file (``python -m monai_d2fad.task_package``); reloaded when the file changes.
@@ -43,49 +49,57 @@ class D2FADInferTask(BasicInferTask):
             description=description,
             **kwargs,
         )
-        self._package: tuple[float, RegisteredTask] | None = None
+        self._loaded: tuple[float, RegisteredTask, ReadImaged] | None = None
 
-    @property
-    def package(self) -> RegisteredTask:
-        """The task package, loaded once and again whenever its file changes."""
+    def _load(self) -> tuple[RegisteredTask, ReadImaged]:
+        """The task package and its reader, loaded once and again whenever the package file changes."""
         path = self.get_path()
         if path is None:
             raise FileNotFoundError(f"task package {self.path} does not exist")
         mtime = os.path.getmtime(path)
-        if self._package is None or self._package[0] != mtime:
-            self._package = (mtime, load_task_package(path))
-        return self._package[1]
+        if self._loaded is None or self._loaded[0] != mtime:
+            package = load_task_package(path)
+            self._loaded = (mtime, package, ReadImaged(package.image_size, package.modality, keep_source=True))
+        return self._loaded[1], self._loaded[2]
+
+    @property
+    def package(self) -> RegisteredTask:
+        return self._load()[0]
 
     def pre_transforms(self, data: dict | None = None) -> Sequence[Callable]:
-        return [ReadImaged(self.package.image_size, self.package.modality)]
+        return [self._load()[1]]
 
     def post_transforms(self, data: dict | None = None) -> Sequence[Callable]:
-        return []
+        return [RestoreMapd(self.output_label_key, self._load()[1].pipeline(None), image_key=self.input_key)]
 
     def _get_network(self, device: str, data: dict | None) -> torch.nn.Module:
         return self.package.detector.to(torch.device(device))
 
     def run_inferer(self, data: dict[str, Any], convert_to_batch: bool = True, device: str = "cuda") -> dict:
+        """The anomaly map at the model's size, and the image's score and decision from it."""
         detector = self._get_network(device, data)
-        image = torch.as_tensor(data[self.input_key]).float()[None].to(detector.device)
+        image = data[self.input_key].as_tensor()[None]
         with torch.inference_mode():
-            data[self.output_label_key] = detector(image)[0].cpu()  # anomaly map [1, H, W]
-        data[self.input_key] = image[0].cpu()
+            maps = detector(image.to(detector.device)).float().cpu()
+        judged = self.package.judge(image, maps, overlays=False)
+        data[self.output_label_key] = maps[0]
+        data["score"], data["anomalous"] = float(judged.scores[0]), bool(judged.anomalous[0])
         return data
 
     def writer(self, data: dict[str, Any], extension=None, dtype=None) -> tuple[str, dict]:
-        """Write the mask (1 = anomaly) and the overlay in a temporary folder; return the mask and the JSON."""
-        package, maps = self.package, data[self.output_label_key]
-        judged = package.judge(data[self.input_key][None], maps[None])
-        folder = tempfile.mkdtemp(prefix="d2fad-label-")
-        mask = os.path.join(folder, "anomaly_mask.png")
-        Image.fromarray((maps[0] >= float(package.threshold["value"])).numpy().astype(np.uint8)).save(mask)
-        heatmap = save_png(judged.overlays[0], os.path.join(folder, "heatmap.png"))
-        result = {
-            "score": float(judged.scores[0]),
-            "anomalous": bool(judged.anomalous[0]),
-            "threshold": package.threshold,
-            "heatmap": heatmap,
+        """Write the mask (1 = anomaly) to a temporary PNG; return it and the JSON with the heatmap inline."""
+        package, anomaly_map = self.package, data[self.output_label_key]
+        threshold = float(package.threshold["value"])
+        handle, mask = tempfile.mkstemp(prefix="d2fad-mask-", suffix=".png")
+        os.close(handle)
+        Image.fromarray((anomaly_map[0] >= threshold).numpy().astype(np.uint8)).save(mask)
+        source = data[f"{self.input_key}_source"].as_tensor()
+        heatmap = io.BytesIO()
+        save_png(threshold_overlay(source[None], anomaly_map[None], threshold)[0], heatmap)
+        return mask, {
+            "score": data["score"],
+            "anomalous": data["anomalous"],
+            "threshold": package.public_threshold,
+            "heatmap": "data:image/png;base64," + base64.b64encode(heatmap.getvalue()).decode("ascii"),
             "references": len(package.support_files),
         }
-        return mask, result

@@ -7,13 +7,14 @@ from monai_d2fad.transforms.io import (
     ScaleToUnitd,
     reraise_read_errors,
 )
-from monai_d2fad.transforms.postprocessing import AnomalyScored
+from monai_d2fad.transforms.postprocessing import AnomalyScored, RestoreMapd
 from monai_d2fad.transforms.presets import (
     MODALITIES,
     AdaptiveResized,
     HEStainNormalized,
     modality_transform,
     normalize_modality,
+    restore_map,
     training_augmentation,
 )
 
@@ -25,9 +26,11 @@ __all__ = [
     "HEStainNormalized",
     "ImageReadError",
     "LoadMedicalImaged",
+    "RestoreMapd",
     "ScaleToUnitd",
     "modality_transform",
     "normalize_modality",
     "reraise_read_errors",
+    "restore_map",
     "training_augmentation",
 ]

@@ -1,15 +1,16 @@
-"""Post-processing transforms for bundle inference: image anomaly scores from anomaly maps."""
+"""Post-processing transforms: image anomaly scores from anomaly maps, and maps brought back onto the source image."""
 
 from __future__ import annotations
 
 from collections.abc import Hashable, Mapping
 
 from monai.config import KeysCollection
-from monai.transforms import MapTransform
+from monai.transforms import Compose, MapTransform
 
 from monai_d2fad.scoring import image_score
+from monai_d2fad.transforms.presets import restore_map
 
-__all__ = ["AnomalyScored"]
+__all__ = ["AnomalyScored", "RestoreMapd"]
 
 
 class AnomalyScored(MapTransform):
@@ -30,4 +31,21 @@ class AnomalyScored(MapTransform):
         d = dict(data)
         for key in self.key_iterator(d):
             d[self.score_key] = image_score(d[key][None], self.reduction)
+        return d
+
+
+class RestoreMapd(MapTransform):
+    """Bring the anomaly map ``d[key]`` ``[1, S, S]`` back onto the source image's grid (``restore_map``), like
+    MONAI Label's ``Restored``: ``d[image_key]`` is the output of ``preset`` made with ``keep_source=True``."""
+
+    def __init__(
+        self, keys: KeysCollection, preset: Compose, image_key: str = "image", allow_missing_keys: bool = False
+    ):
+        super().__init__(keys, allow_missing_keys)
+        self.preset, self.image_key = preset, image_key
+
+    def __call__(self, data: Mapping[Hashable, object]) -> dict:
+        d = dict(data)
+        for key in self.key_iterator(d):
+            d[key] = restore_map(self.preset, d[self.image_key], d[key])
         return d

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import warnings
 from collections.abc import Hashable, Mapping, Sequence
 
@@ -9,17 +10,20 @@ import numpy as np
 import torch
 from monai.apps.pathology.transforms import NormalizeHEStains
 from monai.config import KeysCollection
+from monai.data import MetaTensor
 from monai.transforms import (
     Compose,
+    CopyItemsd,
     CropForegroundd,
     EnsureTyped,
+    InvertibleTransform,
     MapTransform,
     RandAdjustContrastd,
     RandAffined,
     Resize,
     SpatialPadd,
 )
-from monai.utils import look_up_option
+from monai.utils import TraceKeys, look_up_option
 
 from monai_d2fad.transforms.io import LoadMedicalImaged, ScaleToUnitd
 
@@ -29,6 +33,7 @@ __all__ = [
     "HEStainNormalized",
     "modality_transform",
     "normalize_modality",
+    "restore_map",
     "training_augmentation",
 ]
 
@@ -83,11 +88,12 @@ class HEStainNormalized(MapTransform):
         return d
 
 
-class AdaptiveResized(MapTransform):
+class AdaptiveResized(MapTransform, InvertibleTransform):
     """Resize by area averaging when shrinking and bilinearly when enlarging.
 
     Area averaging is the anti-aliased downsampling; MONAI's Gaussian ``anti_aliasing`` pads with zeros and darkens
-    the image borders.
+    the image borders. The inverse (for anomaly maps, see ``restore_map``) is always bilinear, so that a map brought
+    back to a large source image is smooth rather than blocky.
 
     Args:
         size: output side; ``size_mode="all"`` gives ``size x size``, ``"longest"`` keeps the aspect ratio.
@@ -104,6 +110,16 @@ class AdaptiveResized(MapTransform):
         d = dict(data)
         for key in self.key_iterator(d):
             d[key] = (self.shrink if max(d[key].shape[1:]) > self.size else self.enlarge)(d[key])
+        return d
+
+    def inverse(self, data: Mapping[Hashable, object]) -> dict:
+        d = dict(data)
+        for key in self.key_iterator(d):
+            done = d[key].applied_operations[-1]
+            resize = self.shrink if done[TraceKeys.ID] == id(self.shrink) else self.enlarge
+            size = resize.pop_transform(d[key])[TraceKeys.ORIG_SIZE]
+            d[key] = Resize(size, mode="bilinear", align_corners=False)(d[key].as_tensor())
+            d[key] = MetaTensor(d[key], applied_operations=data[key].applied_operations)
         return d
 
 
@@ -137,6 +153,7 @@ def modality_transform(
     slice_axis: int = -1,
     slice_index: int | None = None,
     read: bool = True,
+    keep_source: bool = False,
 ) -> Compose:
     """The preset pipeline for ``modality``: read, intensities to [0, 1], modality step, resize to ``image_size``.
 
@@ -149,6 +166,9 @@ def modality_transform(
         percentiles: override the percentile range of ``xray`` (0.5, 99.5) and ``mri`` (1, 99).
         read: False for images already in memory: ``{"image": [C, H, W]}`` arrays of raw intensities (e.g. the
             slices of a DICOM series loaded by MONAI Deploy), with no file to read.
+        keep_source: also keep the [0, 1] image at its own size and orientation under ``"<key>_source"``, and
+            return ``key`` as a ``MetaTensor`` that records the spatial steps, so that ``restore_map`` can bring
+            anomaly maps back onto the source image (heatmaps for clinical outputs).
     """
     modality = normalize_modality(modality)
     if modality in ("xray", "mri"):
@@ -159,7 +179,11 @@ def modality_transform(
     else:
         scale = ScaleToUnitd(keys, mode="auto")
     steps: list = [LoadMedicalImaged(keys, slice_axis=slice_axis, slice_index=slice_index)] if read else []
+    if keep_source:
+        steps.append(EnsureTyped(keys, data_type="tensor", track_meta=True))
     steps.append(scale)
+    if keep_source:
+        steps.append(CopyItemsd(keys, names=[f"{key}_source" for key in _key_list(keys)]))
     if modality == "fundus":
         steps += [
             CropForegroundd(keys, source_key=_first(keys), select_fn=_fov_mask, allow_smaller=True),
@@ -172,9 +196,22 @@ def modality_transform(
         steps.append(HEStainNormalized(keys))
     if train:
         steps.append(training_augmentation(image_size, keys))
-    steps.append(EnsureTyped(keys, data_type="tensor", dtype=torch.float32, track_meta=False))
+    steps.append(EnsureTyped(keys, data_type="tensor", dtype=torch.float32, track_meta=keep_source))
     return Compose(steps)
 
 
+def restore_map(preset: Compose, image: MetaTensor, maps: torch.Tensor) -> torch.Tensor:
+    """Anomaly maps ``[C, S, S]`` of ``image`` (the output of ``preset`` made with ``keep_source=True``) brought
+    back onto the source image's grid, ``[C, H, W]``: the preset's crop, resize and pad undone (bilinear).
+    """
+    key = _first(next(t.keys for t in preset.transforms if isinstance(t, MapTransform)))
+    on_image = MetaTensor(maps.float().cpu(), applied_operations=copy.deepcopy(image.applied_operations))
+    return preset.inverse({key: on_image})[key].as_tensor()
+
+
+def _key_list(keys: KeysCollection) -> list:
+    return [keys] if isinstance(keys, str) else list(keys)
+
+
 def _first(keys: KeysCollection) -> str:
-    return keys if isinstance(keys, str) else next(iter(keys))
+    return _key_list(keys)[0]

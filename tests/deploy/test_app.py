@@ -7,6 +7,7 @@ import sys
 
 import pydicom
 import pytest
+from PIL import Image
 
 try:
     import monai.deploy.operators  # noqa: F401
@@ -27,24 +28,34 @@ def test_dicom_study_gives_json_heatmaps_sr_and_pdf(study, task_package_file, tm
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
     with open(out / "result.json") as f:
         result = json.load(f)
+    sources = [pydicom.dcmread(p) for p in study[1]]
     assert len(result["images"]) == 3 and result["decision"] in ("normal", "anomalous")
-    assert len(os.listdir(out / "heatmaps")) == 3
+    assert result["study"]["StudyInstanceUID"] == sources[0].StudyInstanceUID
+    assert [i["sop_instance_uid"] for i in result["images"]] == [s.SOPInstanceUID for s in sources]  # slice order
+    assert sorted(os.listdir(out / "heatmaps")) == ["slice_000.dcm.png", "slice_001.dcm.png", "slice_002.dcm.png"]
+    assert Image.open(out / "heatmaps" / "slice_000.dcm.png").size == (50, 40)  # the source's columns x rows
     documents = [pydicom.dcmread(out / "dicom" / f) for f in sorted(os.listdir(out / "dicom"))]
     by_modality = {d.Modality: d for d in documents}
     assert set(by_modality) == {"SR", "OT"}
-    source = pydicom.dcmread(study[1][0])
     sr = by_modality["SR"]
-    assert sr.StudyInstanceUID == source.StudyInstanceUID  # filed in the scanned study
-    text = sr.ContentSequence[0].TextValue
-    assert f"Decision: {result['decision'].upper()}" in text
+    assert sr.SOPClassUID == "1.2.840.10008.5.1.4.1.1.88.33"  # Comprehensive SR, TID 1500 (see test_sr)
+    assert sr.StudyInstanceUID == sources[0].StudyInstanceUID  # filed in the scanned study
+    assert sr.PatientName == sources[0].PatientName
     assert by_modality["OT"].EncapsulatedDocument.startswith(b"%PDF")
 
 
-def test_image_folder_gives_json_and_heatmaps(references, task_package_file, tmp_path):
+def test_image_folder_gives_json_heatmaps_named_after_the_inputs(references, task_package_file, tmp_path):
     out = tmp_path / "out"
     run = _run("-i", references, "-m", task_package_file(), "-o", str(out))
     assert run.returncode == 0, run.stderr[-2000:]
-    assert sorted(os.listdir(out)) == ["heatmaps", "report.pdf", "result.json"]
+    assert sorted(os.listdir(out)) == ["colorbar.png", "heatmaps", "report.pdf", "result.json"]
+    with open(out / "result.json") as f:
+        result = json.load(f)
+    names = sorted(os.listdir(references))
+    assert sorted(i["source"] for i in result["images"]) == names  # relative: no local path
+    assert sorted(os.listdir(out / "heatmaps")) == [f"{n}.png" for n in names]
+    for name in names:
+        assert Image.open(out / "heatmaps" / f"{name}.png").size == Image.open(os.path.join(references, name)).size
 
 
 def test_study_without_matching_series_fails_with_nothing_written(study, task_package_file, tmp_path):

@@ -7,7 +7,16 @@ import numpy as np
 import pytest
 import torch
 
-from monai_d2fad.deploy.inputs import check_dicom_study, input_kind, load_model_path, selection_rules, volume_slices
+from monai_d2fad.deploy.inputs import (
+    check_dicom_study,
+    dicom_identifiers,
+    input_kind,
+    instance_fields,
+    load_model_path,
+    selection_rules,
+    slice_preset,
+    volume_slices,
+)
 from tests.files import write_dicom
 
 
@@ -57,14 +66,28 @@ def test_selection_rules_match_the_modality():
     assert rules["selections"][0]["conditions"] == {"Modality": "^(CR|DX|DR|RG)$"}
 
 
-def test_volume_slices_become_model_inputs():
+def test_volume_slices_become_model_inputs_with_their_source():
     volume = np.zeros((2, 40, 50), dtype=np.int16)
     volume[:, :, 25:] = 1000  # right half bright
-    slices = volume_slices(volume, "generic", 64)
-    assert slices.shape == (2, 3, 64, 64) and slices.dtype == torch.float32
-    assert slices[0, 0, 32, 60] > 0.9 and slices[0, 0, 32, 4] < 0.1
-    inverted = volume_slices(volume, "generic", 64, invert=True)  # MONOCHROME1
-    assert inverted[0, 0, 32, 60] < 0.1 and inverted[0, 0, 32, 4] > 0.9
-    assert volume_slices(np.random.rand(1, 40, 50, 3) * 255, "fundus", 64).shape == (1, 3, 64, 64)
+    preset = slice_preset("generic", 64)
+    slices = list(volume_slices(volume, preset))
+    assert len(slices) == 2 and slices[0]["image"].shape == (3, 64, 64) and slices[0]["image"].dtype == torch.float32
+    assert slices[0]["image"][0, 32, 60] > 0.9 and slices[0]["image"][0, 32, 4] < 0.1
+    assert slices[0]["image_source"].shape == (3, 40, 50)  # the slice at its own size, in [0, 1]
+    inverted = next(volume_slices(volume, preset, invert=True))["image"]  # MONOCHROME1
+    assert inverted[0, 32, 60] < 0.1 and inverted[0, 32, 4] > 0.9
+    colour = next(volume_slices(np.random.rand(1, 40, 50, 3) * 255, slice_preset("fundus", 64)))
+    assert colour["image"].shape == (3, 64, 64)
     with pytest.raises(ValueError, match="volume"):
-        volume_slices(np.zeros((2, 2, 2, 2, 2)), "generic", 64)
+        next(volume_slices(np.zeros((2, 2, 2, 2, 2)), preset))
+
+
+def test_instance_fields_name_the_file_and_its_uids(study):
+    import pydicom
+
+    dataset = pydicom.dcmread(study[1][1])
+    fields = instance_fields(dataset, study[0])
+    assert fields["source"] == "slice_001.dcm" and fields["heatmap"] == os.path.join("heatmaps", "slice_001.dcm.png")
+    assert fields["name"] == "image 2" and fields["sop_instance_uid"] == dataset.SOPInstanceUID
+    identifiers = dicom_identifiers(dataset)
+    assert identifiers["PatientName"] == "Test^Patient" and identifiers["StudyInstanceUID"] == dataset.StudyInstanceUID

@@ -76,3 +76,22 @@ def test_modality_names():
     assert normalize_modality("fundus photo") == "fundus" and normalize_modality(None) == "generic"
     with pytest.raises(ValueError, match="Unsupported option 'ultrasound-3d'"):
         normalize_modality("ultrasound-3d")
+
+
+@pytest.mark.parametrize("modality", ["generic", "xray", "fundus"])
+def test_restore_map_brings_a_map_back_onto_the_source(tmp_path, modality):
+    from monai_d2fad.transforms import restore_map
+
+    path = _fundus(tmp_path / "f.png")  # 60 rows x 80 columns, the field of view off-centre
+    preset = modality_transform(modality, 32, keep_source=True)
+    out = preset({"image": path})
+    source = out["image_source"]
+    assert source.shape == (3, 60, 80) and float(source.max()) <= 1.0
+    plain = modality_transform(modality, 32)({"image": path})["image"]
+    assert torch.equal(out["image"].as_tensor(), plain)  # keeping the source changes nothing the model sees
+    bright = (out["image"].as_tensor().mean(0, keepdim=True) > 0.3).float()  # a "map" that marks the disc
+    restored = restore_map(preset, out["image"], bright)
+    assert restored.shape == (1, 60, 80)
+    disc = source.mean(0) > 0.3
+    hit = (restored[0] > 0.5) == disc
+    assert hit.float().mean() > 0.95  # lands on the disc of the source image, not shifted or transposed
