@@ -5,7 +5,8 @@ D²4FAD's layout (the same whether written by ``save_checkpoint`` or by MONAI's 
 
     {"d2fad": {"format", "config", "teacher_fingerprint"}, "student": state_dict, "l2w": state_dict, ...}
 
-DCAM's: ``{"dcam": ModelCard(model), "student": model.student}`` (the student with its attention blocks).
+DCAM's: ``{"dcam": ModelCard(model), "student": model.student}`` (the student with its attention blocks); the
+two-student model's: ``{"two_students": ModelCard(model), "student": model.student}`` (both students).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from torch import nn
 
 from monai_d2fad.networks.d2fad import D2FAD
 from monai_d2fad.networks.dcam import DCAM
+from monai_d2fad.networks.two_students import TwoStudents
 from monai_d2fad.outputs import atomic_write, check_overwrite
 
 __all__ = [
@@ -31,14 +33,17 @@ __all__ = [
     "latest_checkpoint",
     "load_checkpoint",
     "load_dcam",
+    "load_model",
     "model_from_checkpoint",
+    "model_kind",
     "read_checkpoint",
     "save_checkpoint",
     "teacher_fingerprint",
 ]
 
 CHECKPOINT_FORMAT = "monai_d2fad.checkpoint/1"
-MODEL_CLASSES = {"d2fad": D2FAD, "dcam": DCAM}  # the key of a checkpoint's card: the model it holds
+# the key of a checkpoint's card: the model it holds
+MODEL_CLASSES = {"d2fad": D2FAD, "dcam": DCAM, "two_students": TwoStudents}
 MODEL_KINDS = tuple(MODEL_CLASSES)
 # settings that checkpoints written before they existed were trained with
 LEGACY_CONFIG = {"student_output": "relu", "l2w_similarity": "dot"}
@@ -70,15 +75,24 @@ class ModelCard:
         _check_card(card, self.model, "checkpoint")
 
 
-def checkpoint_dict(model: D2FAD | DCAM, **extra) -> dict:
+Model = D2FAD | DCAM | TwoStudents
+
+
+def model_kind(model: nn.Module) -> str:
+    """The checkpoint key of ``model``'s class (``MODEL_CLASSES``)."""
+    return next(kind for kind, cls in MODEL_CLASSES.items() if isinstance(model, cls))
+
+
+def checkpoint_dict(model: Model, **extra) -> dict:
     """The checkpoint content: plain tensors, numbers and strings, loadable with ``weights_only=True``."""
     card = ModelCard(model).state_dict()
-    if isinstance(model, DCAM):
-        return {"dcam": card, "student": model.student.state_dict(), **extra}
+    kind = model_kind(model)
+    if kind != "d2fad":
+        return {kind: card, "student": model.student.state_dict(), **extra}
     return {"d2fad": card, "student": model.student.state_dict(), "l2w": model.l2w.state_dict(), **extra}
 
 
-def save_checkpoint(model: D2FAD | DCAM, path: str | os.PathLike, overwrite: bool = False, **extra) -> str:
+def save_checkpoint(model: Model, path: str | os.PathLike, overwrite: bool = False, **extra) -> str:
     """Write ``model`` to ``path`` whole or not at all; refuses to replace an existing file unless ``overwrite``."""
     path = os.fspath(path)
     check_overwrite([path], overwrite, "pass overwrite=True to replace it")
@@ -90,8 +104,8 @@ def save_checkpoint(model: D2FAD | DCAM, path: str | os.PathLike, overwrite: boo
 def read_checkpoint(
     path: str | os.PathLike, map_location: str | torch.device = "cpu", kind: str | None = "d2fad"
 ) -> dict:
-    """The content of a ``monai_d2fad`` checkpoint (or task package) of a ``kind`` of model (``d2fad``, ``dcam``: the
-    key of its card; None: either), read with ``weights_only=True``."""
+    """The content of a ``monai_d2fad`` checkpoint (or task package) of a ``kind`` of model (``d2fad``, ``dcam``,
+    ``two_students``: the key of its card; None: any), read with ``weights_only=True``."""
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"checkpoint {path} does not exist")
@@ -112,7 +126,7 @@ def read_checkpoint(
 
 def model_from_checkpoint(
     content: dict, teacher_weights: str | os.PathLike | None = "config", source: str = "checkpoint"
-) -> D2FAD | DCAM:
+) -> Model:
     """Rebuild the model of a checkpoint's ``content``, whichever kind it holds (see ``load_checkpoint``)."""
     kind = checkpoint_kind(content)
     config = _config(content[kind])
@@ -140,17 +154,29 @@ def load_checkpoint(
     return model_from_checkpoint(read_checkpoint(path), teacher_weights, os.fspath(path)).to(map_location)
 
 
+def load_model(
+    path: str | os.PathLike,
+    kind: str | None = None,
+    teacher_weights: str | os.PathLike | None = "config",
+    map_location: str | torch.device = "cpu",
+) -> Model:
+    """Rebuild the trained model of ``kind`` (None: whichever the file holds) from ``path`` (``weights_only``);
+    ``teacher_weights`` as ``load_checkpoint``'s."""
+    content = read_checkpoint(path, kind=kind)
+    return model_from_checkpoint(content, teacher_weights, os.fspath(path)).to(map_location)
+
+
 def load_dcam(
     path: str | os.PathLike,
     teacher_weights: str | os.PathLike | None = "config",
     map_location: str | torch.device = "cpu",
 ) -> DCAM:
     """Rebuild a trained ``DCAM`` from ``path`` (``weights_only``); ``teacher_weights`` as ``load_checkpoint``'s."""
-    return model_from_checkpoint(read_checkpoint(path, kind="dcam"), teacher_weights, os.fspath(path)).to(map_location)
+    return load_model(path, "dcam", teacher_weights, map_location)
 
 
 def checkpoint_kind(content: dict) -> str:
-    """``d2fad`` or ``dcam``: the model a checkpoint's content holds."""
+    """``d2fad``, ``dcam`` or ``two_students``: the model a checkpoint's content holds."""
     return next(k for k in MODEL_KINDS if k in content)
 
 

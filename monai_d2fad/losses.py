@@ -9,11 +9,23 @@ from torch import nn
 
 from monai_d2fad.networks.d2fad import D2FADOutput
 from monai_d2fad.networks.dcam import DCAMOutput
-from monai_d2fad.scoring import cosine_distance, support_distance
+from monai_d2fad.networks.two_students import TwoStudentsOutput
+from monai_d2fad.scoring import class_token_distance, cosine_distance, noisy_or, support_distance
 
-__all__ = ["DCAM_LOSS_DIMENSIONS", "LOSS_REDUCTIONS", "DCAMLoss", "DualDistillationLoss"]
+__all__ = [
+    "DCAM_LOSS_DIMENSIONS",
+    "LOSS_REDUCTIONS",
+    "OBJECTIVES",
+    "STUDENTS",
+    "DCAMLoss",
+    "DualDistillationLoss",
+    "TwoStudentsLoss",
+]
 
 LOSS_REDUCTIONS = ("location", "flatten")
+# how the two students' losses are joined, and which students are trained (the paper's ablations)
+OBJECTIVES = ("noisy_or", "sum")
+STUDENTS = ("both", "decoder", "encoder")
 # the dimension a DCAM loss compares along: "channel" (a vector per location) or "spatial" (a map per channel)
 DCAM_LOSS_DIMENSIONS = ("channel", "spatial", "none")
 
@@ -110,3 +122,46 @@ class DCAMLoss(nn.Module):
         kd = sum((self.divergence(t, s) for t, s in pairs), zero) if self.kd != "none" else zero
         self.last_terms = {"cd": cd.detach(), "kd": kd.detach()}
         return cd + self.kd_weight * kd
+
+
+def decoder_discrepancy(out: TwoStudentsOutput) -> torch.Tensor:
+    """The decoder student's loss per image ``[B]``: Dinomaly's loose constraint, ``1 - cos`` of each whole
+    flattened feature grid (scale or group), averaged over the grids."""
+    pairs = zip(out.teacher_patches, out.decoder_patches)
+    return torch.stack([cosine_distance(t, s, flatten=True) for t, s in pairs]).mean(0)
+
+
+def encoder_discrepancy(out: TwoStudentsOutput, layers: str = "all") -> torch.Tensor:
+    """The encoder student's discrepancy per image ``[B]``: ``class_token_distance`` averaged over every layer's
+    class token (training) or of the ``last`` (final) one only (the paper's inference)."""
+    pairs = list(zip(out.teacher_classes, out.student_classes))
+    pairs = pairs[-1:] if layers == "last" else pairs
+    return torch.stack([class_token_distance(t, s) for t, s in pairs]).mean(0)
+
+
+class TwoStudentsLoss(nn.Module):
+    """The two students' joint objective (the paper's Eq. 3): binary cross-entropy of the Noisy-OR probability of
+    normality on normal images, ``-log(1 - noisy_or([s_dec, s_enc]))``, averaged over the batch; ``s_dec`` is the
+    decoder's ``decoder_discrepancy`` and ``s_enc`` the encoder's ``encoder_discrepancy`` over all layers. A student
+    that finds an image normal lowers the other's gradient on it.
+
+    Args:
+        objective: ``noisy_or`` (the paper) or ``sum`` (``s_dec + s_enc``, the ablation).
+        students: ``both``, or one alone (``decoder``, ``encoder``): then the objective is that student's loss.
+
+    ``forward(output, target=None)`` returns the loss as MONAI's trainers call it; ``last_terms`` keeps the batch
+    means of ``decoder`` and ``encoder``.
+    """
+
+    def __init__(self, objective: str = "noisy_or", students: str = "both"):
+        super().__init__()
+        self.objective, self.students = look_up_option(objective, OBJECTIVES), look_up_option(students, STUDENTS)
+        self.last_terms: dict[str, torch.Tensor] = {}
+
+    def forward(self, out: TwoStudentsOutput, target: torch.Tensor | None = None) -> torch.Tensor:
+        decoder, encoder = decoder_discrepancy(out), encoder_discrepancy(out)
+        self.last_terms = {"decoder": decoder.mean().detach(), "encoder": encoder.mean().detach()}
+        used = {"both": [decoder, encoder], "decoder": [decoder], "encoder": [encoder]}[self.students]
+        if self.objective == "sum" or len(used) == 1:
+            return sum(used).mean()
+        return -torch.log1p(-noisy_or(used).clamp_max(1 - 1e-6)).mean()

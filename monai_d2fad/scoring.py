@@ -15,9 +15,11 @@ from monai.utils import look_up_option
 
 __all__ = [
     "anomaly_map",
+    "class_token_distance",
     "cosine_distance",
     "global_discrepancy",
     "image_score",
+    "noisy_or",
     "support_distance",
     "weighted_support",
 ]
@@ -96,3 +98,21 @@ def image_score(maps: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
     """One score per image: ``mean`` of the map (paper) or its ``max`` (official code)."""
     flat = maps.flatten(1)
     return flat.mean(1) if look_up_option(reduction, IMAGE_SCORES) == "mean" else flat.amax(1)
+
+
+def class_token_distance(teacher: torch.Tensor, student: torch.Tensor) -> torch.Tensor:
+    """Per image ``[B]``: the mean squared error between layer-normalised class tokens ``[B, C]`` (as DINOv2's final
+    token is normalised), ``2 (1 - r)`` for their correlation ``r``: in [0, 4] whatever the teacher's scale, so it
+    sits beside the decoder's ``1 - cos`` in the Noisy-OR."""
+    shape = (teacher.shape[-1],)
+    return (F.layer_norm(teacher, shape) - F.layer_norm(student, shape)).pow(2).mean(-1)
+
+
+def noisy_or(scores: Sequence[torch.Tensor]) -> torch.Tensor:
+    """The Noisy-OR probability that an image is anomalous, ``prod_m (1 - exp(-s_m))``, from each model's
+    non-negative discrepancy ``s_m`` ``[B]`` (``exp(-s_m)``: that model's probability that the image is normal).
+    The image is called normal as soon as one model finds it normal."""
+    out = torch.ones_like(scores[0])
+    for s in scores:
+        out = out * -torch.expm1(-s.clamp_min(0))
+    return out

@@ -21,14 +21,16 @@ from dataclasses import dataclass
 import torch
 
 from monai_d2fad.calibration import calibrate_threshold
-from monai_d2fad.checkpoint import checkpoint_dict, model_from_checkpoint, read_checkpoint
+from monai_d2fad.checkpoint import Model, checkpoint_dict, model_from_checkpoint, read_checkpoint
 from monai_d2fad.data.images import read_images
 from monai_d2fad.data.support import support_paths
 from monai_d2fad.methods.base import TaskDetector
 from monai_d2fad.methods.d2fad import D2FADDetector, D2FADReferences
 from monai_d2fad.methods.dcam import DCAMDetector
+from monai_d2fad.methods.two_students import TwoStudentsDetector
 from monai_d2fad.networks.d2fad import D2FAD
 from monai_d2fad.networks.dcam import DCAM
+from monai_d2fad.networks.two_students import TwoStudents
 from monai_d2fad.options import add_output_options, add_task_options, add_threshold_options, command_main
 from monai_d2fad.outputs import atomic_write, check_overwrite
 from monai_d2fad.scoring import image_score
@@ -69,8 +71,8 @@ class RegisteredTask:
     """A ready ``detector`` of the task, how to preprocess its images (``modality``, ``image_size``) and how to
     decide (``threshold``: a record with its ``value`` and ``method``; None when opened without calibration, for
     callers that only need maps). The detector is a module whose ``forward`` gives the task's anomaly maps: a
-    ``D2FADDetector`` with the task's references kept, or a ``DCAMDetector`` whose student learnt the task (the
-    references then serve the threshold only)."""
+    ``D2FADDetector`` with the task's references kept, or a ``DCAMDetector`` or ``TwoStudentsDetector`` whose students
+    learnt the task (the references then serve the threshold only)."""
 
     detector: TaskDetector
     modality: str | None
@@ -124,13 +126,21 @@ def _finite(record: dict, source: str) -> dict:
     return record
 
 
-def task_detector(model: D2FAD | DCAM) -> TaskDetector:
-    """The task detector of a trained model (D²4FAD's still needs its references: ``set_support``)."""
-    return DCAMDetector(model) if isinstance(model, DCAM) else D2FADDetector(model)
+# the task detector of each model (D²4FAD's still needs its references: ``set_support``)
+TASK_DETECTORS: dict[type, type[TaskDetector]] = {
+    D2FAD: D2FADDetector,
+    DCAM: DCAMDetector,
+    TwoStudents: TwoStudentsDetector,
+}
+
+
+def task_detector(model: Model) -> TaskDetector:
+    """The task detector of a trained model (``TASK_DETECTORS``) with its defaults."""
+    return next(detector(model) for cls, detector in TASK_DETECTORS.items() if isinstance(model, cls))
 
 
 def build_task_package(
-    model: D2FAD | DCAM,
+    model: Model,
     support_files: list[str],
     modality: str | None = None,
     image_size: int = 128,

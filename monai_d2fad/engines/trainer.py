@@ -53,7 +53,7 @@ class LossTermsHandler:
         engine.state.output["lr"] = engine.optimizer.param_groups[0]["lr"]
 
 
-LOSS_TERMS = ("tsd", "ssd", "cd", "kd")
+LOSS_TERMS = ("tsd", "ssd", "cd", "kd", "decoder", "encoder")
 
 
 def scalar_output(output: dict) -> dict[str, float]:

@@ -2,8 +2,9 @@
 
 ``D2FADDetector`` (a trained D²4FAD) and three baselines that need no cross-task training: ``PatchCore``
 (nearest-neighbour patch features), ``RD4ADPerTask`` (reverse distillation trained on the K references alone) and
-``ImageNearestNeighbour`` (pooled features); ``DCAMDetector`` (a mirrored student trained on normal images, or on
-each reference set). A new detector adds its own module here.
+``ImageNearestNeighbour`` (pooled features); the detectors of students trained on normal images (or on each reference
+set, ``methods.students``): ``DCAMDetector`` (a mirrored student) and ``TwoStudentsDetector`` (a decoder and an
+encoder student joined by Noisy-OR). A new detector adds its own module here.
 """
 
 from monai_d2fad.methods.base import Detection, Detector, FrozenTeacherDetector, TaskDetector
@@ -12,6 +13,8 @@ from monai_d2fad.methods.dcam import DCAMDetector, DCAMQueries, DCAMTraining, tr
 from monai_d2fad.methods.image_nn import ImageNearestNeighbour
 from monai_d2fad.methods.patchcore import PatchCore
 from monai_d2fad.methods.rd4ad import RD4ADPerTask
+from monai_d2fad.methods.students import TrainedStudentsDetector, image_items, train_students
+from monai_d2fad.methods.two_students import TwoStudentsDetector, TwoStudentsTraining, train_two_students
 
 __all__ = [
     "D2FADDetector",
@@ -27,5 +30,11 @@ __all__ = [
     "PatchCore",
     "RD4ADPerTask",
     "TaskDetector",
+    "TrainedStudentsDetector",
+    "TwoStudentsDetector",
+    "TwoStudentsTraining",
+    "image_items",
     "train_dcam",
+    "train_students",
+    "train_two_students",
 ]

@@ -16,7 +16,7 @@ from monai.utils import look_up_option
 from torch import nn
 
 from monai_d2fad.networks.attention import ConvAttention
-from monai_d2fad.networks.teachers import TEACHERS, Teacher, build_teacher
+from monai_d2fad.networks.teachers import TEACHERS, Teacher, TeacherAndStudents, build_teacher
 
 __all__ = ["DCAM", "DCAMOutput", "DCAMStudent"]
 
@@ -50,7 +50,7 @@ class DCAMStudent(nn.Module):
         return features, [block(f) for block, f in zip(self.attention, features)]
 
 
-class DCAM(nn.Module):
+class DCAM(TeacherAndStudents):
     """Frozen teacher and its mirrored student (``DCAMStudent``).
 
     Args:
@@ -74,21 +74,10 @@ class DCAM(nn.Module):
         super().__init__()
         self.teacher = teacher_module or build_teacher(teacher, teacher_weights, teacher_normalize)
         self.student = DCAMStudent(teacher, teacher_normalize, attention)
-        self.config = {
-            "teacher": teacher,
-            "teacher_weights": None if teacher_weights is None else str(teacher_weights),
-            "teacher_normalize": teacher_normalize,
-            "attention": attention,
-        }
+        self.config = self.make_config(teacher, teacher_weights, teacher_normalize, attention=attention)
 
     def forward(self, images: torch.Tensor) -> DCAMOutput:
         """Teacher and student features of RGB ``images`` ``[B, 3, H, W]`` in [0, 1]."""
         teacher = [f.detach() for f in self.teacher(images)[:SCALES]]
         student, attended = self.student(images)
         return DCAMOutput(teacher, student, attended)
-
-    def fresh_copy(self, seed: int) -> DCAM:
-        """The same configuration with a new student initialised from ``seed``, sharing this teacher."""
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            return DCAM(**self.config, teacher_module=self.teacher).to(next(self.teacher.parameters()).device)

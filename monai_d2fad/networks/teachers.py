@@ -25,6 +25,7 @@ __all__ = [
     "EfficientNetLite0Teacher",
     "ResNetTeacher",
     "Teacher",
+    "TeacherAndStudents",
     "build_teacher",
     "verify_weights_file",
 ]
@@ -101,6 +102,12 @@ class Teacher(nn.Module):
     def features(self, x: torch.Tensor) -> list[torch.Tensor]:
         raise NotImplementedError
 
+    def token_layers(self, x: torch.Tensor) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+        """The two-student model's view of a CNN (docs/methods/TWO_STUDENTS.md): the four stage maps as patch-token
+        grids, and each stage's global average as that layer's class token (the last one is the final token)."""
+        features = self(x)
+        return features, [f.mean((2, 3)) for f in features]
+
     def classify(self, x: torch.Tensor) -> torch.Tensor:
         """ImageNet logits, to check that the weights are what they claim to be."""
         raise NotImplementedError
@@ -164,6 +171,31 @@ class EfficientNetLite0Teacher(Teacher):
                 key = nested[int(n)] + rest
             renamed[key] = value
         self.net.load_state_dict(renamed)
+
+
+class TeacherAndStudents(nn.Module):
+    """A model of a frozen ``teacher`` and its trainable ``student`` part (DCAM, the two-student model), rebuilt from
+    ``config``; subclasses take ``teacher_module`` to share an already built teacher."""
+
+    teacher: Teacher
+    student: nn.Module
+    config: dict
+
+    @staticmethod
+    def make_config(
+        teacher: str, teacher_weights: str | os.PathLike | None, teacher_normalize: str | None, **settings
+    ) -> dict:
+        """The ``config`` of such a model: the teacher's name, weights (as text) and normalisation, then its own
+        ``settings``, as the constructor takes them."""
+        weights = None if teacher_weights is None else str(teacher_weights)
+        return {"teacher": teacher, "teacher_weights": weights, "teacher_normalize": teacher_normalize, **settings}
+
+    def fresh_copy(self, seed: int) -> TeacherAndStudents:
+        """The same configuration with new students initialised from ``seed``, sharing this teacher."""
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            copy = type(self)(**self.config, teacher_module=self.teacher)
+        return copy.to(next(self.teacher.parameters()).device)
 
 
 TEACHERS: dict[str, type[Teacher]] = {name: ResNetTeacher for name in RESNET_SPECS}

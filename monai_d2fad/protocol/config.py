@@ -21,6 +21,9 @@ __all__ = [
     "FIELD_HELP",
     "GLOBAL_METHOD",
     "METHODS",
+    "STUDENT_METHODS",
+    "TWO_STUDENTS_METHOD",
+    "TWO_STUDENTS_MULTI_METHOD",
     "ProtocolConfig",
     "check_settings",
     "d2fad_variants",
@@ -33,8 +36,15 @@ GLOBAL_METHOD = "D2FAD+global"
 # DCAM's rows: few-shot (a student trained on each reference set), full-shot (trained on the test task's train/good)
 # and the multi-class model (one student trained on every task's train/good)
 DCAM_METHOD, DCAM_MULTI_METHOD = "DCAM", "DCAM-multi"
-DEFAULT_METHODS = ("d2fad", "d2fad_global", *BASELINES)  # D²4FAD and its baselines; DCAM is asked for by name
-METHODS = (*DEFAULT_METHODS, "dcam")
+# the two-student model's rows, the same three settings (its CNN-teacher adaptation: docs/methods/TWO_STUDENTS.md)
+TWO_STUDENTS_METHOD, TWO_STUDENTS_MULTI_METHOD = "TwoStudents", "TwoStudents-multi"
+# methods whose students train on normal images: --methods key -> (few-shot and full-shot rows, multi-class rows)
+STUDENT_METHODS = {
+    "dcam": (DCAM_METHOD, DCAM_MULTI_METHOD),
+    "two_students": (TWO_STUDENTS_METHOD, TWO_STUDENTS_MULTI_METHOD),
+}
+DEFAULT_METHODS = ("d2fad", "d2fad_global", *BASELINES)  # D²4FAD and its baselines; the others by name
+METHODS = (*DEFAULT_METHODS, *STUDENT_METHODS)
 # settings that change what a cell's number means: a rerun in the same output folder must keep them
 RUN_SETTINGS = (
     "data_dir",
@@ -51,6 +61,9 @@ RUN_SETTINGS = (
     "dcam_steps",
     "dcam_epochs",
     "dcam_max_train_per_task",
+    "two_students_steps",
+    "two_students_epochs",
+    "two_students_max_train_per_task",
 )
 
 
@@ -69,7 +82,7 @@ FIELD_HELP = {
     "max_train_per_task": "cap on training queries per task",
     "checkpoint": "evaluate this trained D²4FAD instead of training",
     "train_shots": "train one model with this K for all K (None: one model per K)",
-    "methods": f"from {', '.join(METHODS)} (default: all but dcam)",
+    "methods": f"from {', '.join(METHODS)} (default: {', '.join(DEFAULT_METHODS)})",
     "ablations": "D²4FAD ablations (protocol.variants.ABLATIONS)",
     "batch_size": "training and scoring batch",
     "seed": "training seed",
@@ -77,6 +90,9 @@ FIELD_HELP = {
     "dcam_steps": "DCAM few-shot: training steps on each reference set",
     "dcam_epochs": "DCAM full-shot and multi-class: training epochs",
     "dcam_max_train_per_task": "DCAM full-shot and multi-class: cap on training images per task",
+    "two_students_steps": "two students few-shot: training steps on each reference set",
+    "two_students_epochs": "two students full-shot and multi-class: training epochs",
+    "two_students_max_train_per_task": "two students full-shot and multi-class: cap on training images per task",
     "evaluations": "honest: per-image scores (the headline); official: also the official code's batch-blurred, "
     "label-sorted, max scoring, as rows marked 'official' (biased: a diagnostic)",
     "examples": "normal and abnormal images per task in the map figure",
@@ -119,6 +135,9 @@ class ProtocolConfig:
     dcam_steps: int = 100
     dcam_epochs: int = 5
     dcam_max_train_per_task: int | None = None
+    two_students_steps: int = 100
+    two_students_epochs: int = 5
+    two_students_max_train_per_task: int | None = None
     evaluations: list[str] = field(default_factory=lambda: ["honest"])
     examples: int = 4
     plots: bool = True

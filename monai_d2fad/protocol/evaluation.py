@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -11,11 +12,11 @@ from tqdm import tqdm
 
 from monai_d2fad.data.evaluation import EvaluationSet
 from monai_d2fad.data.images import ImageDataset
-from monai_d2fad.methods.base import Detector
+from monai_d2fad.methods.base import Detector, TaskDetector
 from monai_d2fad.metrics import anomaly_metrics
 from monai_d2fad.reference_sets import detect_sets, fit_sets
 
-__all__ = ["EVALUATIONS", "SetScores", "label_sorted", "official_scores", "score_sets"]
+__all__ = ["EVALUATIONS", "SetScores", "label_sorted", "official_scores", "score_sets", "score_split"]
 
 
 EVALUATIONS = ("honest", "official")
@@ -126,3 +127,16 @@ def score_sets(
         )
         for name in states
     }
+
+
+def score_split(detector: TaskDetector, images: ImageDataset, batch: int = 16) -> tuple[dict[str, float], float]:
+    """Metrics of a task detector on a labelled split (``images.items`` carry ``label``) and the queries it scored
+    per second: the ablation scripts' scoring of trained models, which need no reference sets."""
+    scores, start = [], time.perf_counter()
+    for i in range(0, len(images), batch):
+        scores.append(
+            detector.score(torch.stack([images[j]["image"] for j in range(i, min(i + batch, len(images)))]))[0]
+        )
+    seconds = time.perf_counter() - start
+    labels = torch.tensor([it["label"] for it in images.items])
+    return anomaly_metrics(torch.cat(scores), labels), len(images) / seconds

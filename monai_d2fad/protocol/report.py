@@ -8,7 +8,14 @@ import statistics
 from collections.abc import Sequence
 
 from monai_d2fad.data.tasks import Task
-from monai_d2fad.protocol.config import BASELINES, DCAM_METHOD, DCAM_MULTI_METHOD, GLOBAL_METHOD, ProtocolConfig
+from monai_d2fad.protocol.config import (
+    BASELINES,
+    DCAM_METHOD,
+    GLOBAL_METHOD,
+    STUDENT_METHODS,
+    TWO_STUDENTS_METHOD,
+    ProtocolConfig,
+)
 from monai_d2fad.protocol.figures import make_figures
 from monai_d2fad.protocol.results import ResultsFile, cell_values, results_table
 from monai_d2fad.protocol.variants import ABLATIONS, variant_name
@@ -24,7 +31,8 @@ def write_report(config: ProtocolConfig, results: ResultsFile, tasks: dict[str, 
     base = {"teacher": config.teacher}
     present = {r["method"] for r in results.rows}
     order = [t for t in tasks if any(r["test_task"] == t for r in results.rows)]
-    main = [m for m in ("D2FAD", GLOBAL_METHOD, *BASELINES.values(), DCAM_METHOD) if m in present]
+    few_shot_students = [method for method, _ in STUDENT_METHODS.values()]
+    main = [m for m in ("D2FAD", GLOBAL_METHOD, *BASELINES.values(), *few_shot_students) if m in present]
     parts = [
         "# Protocol results\n",
         f"Image AUROC (%), mean ± std over {config.seeds} reference draws; honest evaluation (per-image scores).\n",
@@ -32,16 +40,18 @@ def write_report(config: ProtocolConfig, results: ResultsFile, tasks: dict[str, 
     if "D2FAD" in present:
         extension = f"{GLOBAL_METHOD} is this project's extension, not the paper's method"
         parts.append(f"D²4FAD: {describe_training(config)}. {extension}.\n")
-    if DCAM_METHOD in present:
-        parts.append(
-            f"DCAM: few-shot students trained {config.dcam_steps} steps on each reference list; full-shot and "
-            f"multi-class students {config.dcam_epochs} epochs on train/good (docs/methods/DCAM.md).\n"
-        )
+    for key, (method, _) in STUDENT_METHODS.items():
+        if method in present:
+            parts.append(
+                f"{method}: few-shot students trained {getattr(config, f'{key}_steps')} steps on each reference "
+                f"list; full-shot and multi-class students {getattr(config, f'{key}_epochs')} epochs on train/good "
+                f"(docs/methods/{STUDENT_DOCS[key]}).\n"
+            )
     parts.append(results_table(results.rows, main, order, config.shots, labels=METHOD_LABELS))
     if any(r["setting"] == "full-shot" for r in results.rows):
         parts += [
             "\n## Full-shot (trained on the test task's train/good; no references at test time)\n",
-            full_shot_table(results.rows, [DCAM_METHOD, DCAM_MULTI_METHOD], order),
+            full_shot_table(results.rows, [m for pair in STUDENT_METHODS.values() for m in pair], order),
         ]
     if any(r["evaluation"] == "official" for r in results.rows):
         parts += [
@@ -75,7 +85,9 @@ def write_report(config: ProtocolConfig, results: ResultsFile, tasks: dict[str, 
 METHOD_LABELS = {
     GLOBAL_METHOD: f"{GLOBAL_METHOD} (extension)",
     DCAM_METHOD: f"{DCAM_METHOD} (few-shot: trained on the K references)",
+    TWO_STUDENTS_METHOD: f"{TWO_STUDENTS_METHOD} (few-shot, CNN adaptation: trained on the K references)",
 }
+STUDENT_DOCS = {"dcam": "DCAM.md", "two_students": "TWO_STUDENTS.md"}
 
 
 def full_shot_table(rows: Sequence[dict], methods: Sequence[str], tasks: Sequence[str]) -> str:

@@ -3,8 +3,9 @@
 For each test task the runner trains on the other tasks (model selection on their ``val`` splits, never on the
 test task), then scores the test split against every saved K-shot reference list (K x seeds). Each cell
 (method, task, K, seed) becomes a row of ``results.csv``; finished cells are skipped when the run is repeated.
-DCAM adds its few-shot rows (a student per reference list), full-shot rows (a student trained on the test task's
-``train/good``, model selection on its ``val`` split) and its multi-class model's (one student for every task).
+DCAM and the two-student model add their few-shot rows (students per reference list), full-shot rows (students
+trained on the test task's ``train/good``, model selection on its ``val`` split) and their multi-class model's (one
+model for every task).
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ import json
 import logging
 import os
 
-from monai_d2fad.checkpoint import load_checkpoint, load_dcam
+from monai_d2fad.bundle_runs import METHOD_CONFIGS
+from monai_d2fad.checkpoint import load_checkpoint, load_model
 from monai_d2fad.data.evaluation import evaluation_sets
 from monai_d2fad.devices import default_device
 from monai_d2fad.methods import (
@@ -23,16 +25,17 @@ from monai_d2fad.methods import (
     ImageNearestNeighbour,
     PatchCore,
     RD4ADPerTask,
+    TwoStudentsDetector,
 )
 from monai_d2fad.networks.d2fad import D2FAD
 from monai_d2fad.networks.dcam import DCAM
+from monai_d2fad.networks.two_students import TwoStudents
 from monai_d2fad.outputs import OutputLock
 from monai_d2fad.protocol.cells import TaskCells
 from monai_d2fad.protocol.config import (
     BASELINES,
-    DCAM_METHOD,
-    DCAM_MULTI_METHOD,
     GLOBAL_METHOD,
+    STUDENT_METHODS,
     ProtocolConfig,
     check_settings,
     d2fad_variants,
@@ -42,7 +45,7 @@ from monai_d2fad.protocol.config import (
 from monai_d2fad.protocol.report import write_report
 from monai_d2fad.protocol.results import ResultsFile
 from monai_d2fad.protocol.selection import choose_global_weight
-from monai_d2fad.protocol.training import DCAM_TRAIN_CONFIG, train_with_bundle
+from monai_d2fad.protocol.training import train_with_bundle
 from monai_d2fad.protocol.variants import training_overrides
 
 __all__ = ["run_protocol"]
@@ -78,31 +81,36 @@ def _run_d2fad(config: ProtocolConfig, run: TaskCells, name: str, overrides: dic
             run.evaluate(GLOBAL_METHOD, detector, global_sets, train_shots, seconds, "cross-task")
 
 
-def _run_dcam(config: ProtocolConfig, run: TaskCells, tasks: list[str]) -> None:
-    """DCAM's rows of ``run``'s task: few-shot, full-shot, and the multi-class model trained on ``tasks``."""
-    sets = run.pending(DCAM_METHOD, config.shots)
+STUDENT_MODELS = {"dcam": (DCAM, DCAMDetector), "two_students": (TwoStudents, TwoStudentsDetector)}
+
+
+def _run_students(config: ProtocolConfig, run: TaskCells, tasks: list[str], key: str) -> None:
+    """The rows of a method whose students train on normal images (``STUDENT_METHODS``: DCAM, the two-student
+    model) for ``run``'s task: few-shot (students per reference list), full-shot (trained on the task's
+    ``train/good``) and the multi-class model trained on ``tasks``."""
+    network_class, detector_class = STUDENT_MODELS[key]
+    method, multi_method = STUDENT_METHODS[key]
+    steps, epochs, cap = (getattr(config, f"{key}_{s}") for s in ("steps", "epochs", "max_train_per_task"))
+    sets = run.pending(method, config.shots)
     if sets:
-        network = DCAM(config.teacher, config.teacher_weights).to(default_device())
-        detector = DCAMDetector(network, train_on_references=True, steps=config.dcam_steps, seed=config.seed)
-        run.evaluate(DCAM_METHOD, detector, sets, {k: k for k in config.shots}, setting="few-shot")
-    for method, train_tasks, folder in (
-        (DCAM_METHOD, [run.task.name], os.path.join("full-shot", run.task.name)),
-        (DCAM_MULTI_METHOD, tasks, "multi-class"),
+        network = network_class(config.teacher, config.teacher_weights).to(default_device())
+        detector = detector_class(network, train_on_references=True, steps=steps, seed=config.seed)
+        run.evaluate(method, detector, sets, {k: k for k in config.shots}, setting="few-shot")
+    for name, train_tasks, folder in (
+        (method, [run.task.name], os.path.join("full-shot", run.task.name)),
+        (multi_method, tasks, "multi-class"),
     ):
-        if run.results.done(method, run.task.name, 0, 0):
+        if run.results.done(name, run.task.name, 0, 0):
             continue
-        checkpoint, seconds = train_with_bundle(_dcam_overrides(config, train_tasks, folder), DCAM_TRAIN_CONFIG)
-        detector = DCAMDetector(load_dcam(checkpoint, map_location=default_device()))
-        run.evaluate(method, detector, [run.full_shot_set()], {0: "train/good"}, seconds, "full-shot")
-
-
-def _dcam_overrides(config: ProtocolConfig, train_tasks: list[str], folder: str) -> dict:
-    return {
-        **_run_overrides(config, os.path.join("dcam", folder)),
-        "train_tasks": train_tasks,
-        "epochs": config.dcam_epochs,
-        "max_train_per_task": config.dcam_max_train_per_task,
-    }
+        overrides = {
+            **_run_overrides(config, os.path.join(key, folder)),
+            "train_tasks": train_tasks,
+            "epochs": epochs,
+            "max_train_per_task": cap,
+        }
+        checkpoint, seconds = train_with_bundle(overrides, os.path.join(METHOD_CONFIGS[key], "train.json"))
+        detector = detector_class(load_model(checkpoint, key, map_location=default_device()))
+        run.evaluate(name, detector, [run.full_shot_set()], {0: "train/good"}, seconds, "full-shot")
 
 
 def _run_overrides(config: ProtocolConfig, folder: str) -> dict:
@@ -187,7 +195,7 @@ def _run_protocol(config: ProtocolConfig) -> ResultsFile:
                 baselines.setdefault(key, _baseline(config, key))
                 train_shots = {k: k for k in config.shots} if key == "rd4ad" else {}  # RD4AD trains on the K
                 run.evaluate(BASELINES[key], baselines[key], sets, train_shots)
-        if "dcam" in config.methods:
-            _run_dcam(config, run, sorted(tasks))
+        for key in (m for m in config.methods if m in STUDENT_METHODS):
+            _run_students(config, run, sorted(tasks), key)
     write_report(config, results, tasks)
     return results

@@ -3,22 +3,11 @@
 import json
 import os
 
-import pytest
-
 from monai_d2fad.checkpoint import load_dcam
 from monai_d2fad.cli import main
-from monai_d2fad.data import make_synthetic_tasks
 from monai_d2fad.networks import DCAM
 from monai_d2fad.protocol.training import training_scalars
-
-SMALL = ["image_size=32", "batch_size=4", "teacher=resnet18", "teacher_weights=null", "seed=0"]
-
-
-@pytest.fixture(scope="module")
-def tasks_dir(tmp_path_factory):
-    root = str(tmp_path_factory.mktemp("tasks"))
-    make_synthetic_tasks(root, n_train=6, n_val=3, n_test=4, size=32)
-    return root
+from tests.bundles.conftest import SMALL
 
 
 def test_multi_class_training_logs_resumes_and_evaluates(tasks_dir, tmp_path):

@@ -229,23 +229,24 @@ def test_a_task_folder_named_like_an_expression_is_not_evaluated(tmp_path):
     assert overrides["overrides"]["train_tasks"] == [name]
 
 
-def test_dcam_adds_few_shot_full_shot_and_multi_class_rows(synthetic_dir, tmp_path):
-    out = str(tmp_path / "dcam")
-    dcam = ["--methods", "dcam", "--dcam_steps", "2", "--dcam_epochs", "1", "--dcam_max_train_per_task", "4"]
-    main(["--data_dir", synthetic_dir, "--output", out, "--test_tasks", "synthetic_cells", *FAST, *dcam])
+@pytest.mark.parametrize("key, method", [("dcam", "DCAM"), ("two_students", "TwoStudents")])
+def test_student_methods_add_few_shot_full_shot_and_multi_class_rows(synthetic_dir, tmp_path, key, method):
+    out = str(tmp_path / key)
+    options = ["--methods", key, f"--{key}_steps", "2", f"--{key}_epochs", "1", f"--{key}_max_train_per_task", "4"]
+    main(["--data_dir", synthetic_dir, "--output", out, "--test_tasks", "synthetic_cells", *FAST, *options])
     rows = _rows(out)
     assert sorted((r["method"], r["setting"], r["shots"], r["seed"]) for r in rows) == [
-        ("DCAM", "few-shot", "2", "0"),
-        ("DCAM", "few-shot", "2", "1"),
-        ("DCAM", "full-shot", "0", "0"),
-        ("DCAM-multi", "full-shot", "0", "0"),
+        (method, "few-shot", "2", "0"),
+        (method, "few-shot", "2", "1"),
+        (method, "full-shot", "0", "0"),
+        (f"{method}-multi", "full-shot", "0", "0"),
     ]
-    multi = json.load(open(os.path.join(out, "models", "dcam", "multi-class", "training.json")))
+    multi = json.load(open(os.path.join(out, "models", key, "multi-class", "training.json")))
     assert sorted(multi["overrides"]["train_tasks"]) == sorted(discover_tasks(synthetic_dir))  # every task
-    single = json.load(open(os.path.join(out, "models", "dcam", "full-shot", "synthetic_cells", "training.json")))
+    single = json.load(open(os.path.join(out, "models", key, "full-shot", "synthetic_cells", "training.json")))
     assert single["overrides"]["train_tasks"] == ["synthetic_cells"]
     report = open(os.path.join(out, "results.md")).read()
-    assert "## Full-shot" in report and "| DCAM-multi |" in report
+    assert "## Full-shot" in report and f"| {method}-multi |" in report
 
 
 def test_full_shot_rows_stay_out_of_the_auroc_by_k_figure(tmp_path, monkeypatch):
