@@ -18,6 +18,7 @@ __all__ = [
     "jet",
     "overlay",
     "overlay_output",
+    "pyplot",
     "save_png",
     "threshold_overlay",
     "threshold_scale",
@@ -48,6 +49,16 @@ def overlay(
     hi = float(maps.max()) if vmax is None else vmax
     scaled = (maps - lo) / max(hi - lo, 1e-12)
     return ((1 - alpha) * images.clamp(0, 1) + alpha * jet(scaled)).clamp(0, 1)
+
+
+def pyplot():
+    """matplotlib's ``pyplot`` on the file-only ``Agg`` backend (figures are written, never shown)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
 
 
 def threshold_scale(maps: torch.Tensor, threshold: float) -> torch.Tensor:

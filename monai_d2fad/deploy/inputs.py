@@ -17,12 +17,12 @@ import torch
 from monai.transforms import Compose
 
 from monai_d2fad.data.tasks import is_dicom_file, is_image_file
+from monai_d2fad.deploy.report import IDENTIFIERS
 from monai_d2fad.task_package import RegisteredTask, is_task_package, load_task_package
 from monai_d2fad.transforms.presets import modality_transform, normalize_modality
 
 __all__ = [
     "DICOM_MODALITIES",
-    "IDENTIFIERS",
     "check_dicom_study",
     "dicom_identifiers",
     "input_kind",
@@ -42,23 +42,6 @@ DICOM_MODALITIES: dict[str, tuple[str, ...]] = {
     "histopathology": ("SM", "XC", "OT"),
     "generic": ("CR", "DX", "DR", "RG", "MR", "CT", "OP", "XC", "SM", "OT", "US", "MG", "NM", "PT"),
 }
-
-
-# study and series attributes of a DICOM input that the report and result.json show
-IDENTIFIERS = (
-    "PatientName",
-    "PatientID",
-    "PatientBirthDate",
-    "PatientSex",
-    "StudyDate",
-    "AccessionNumber",
-    "StudyDescription",
-    "StudyInstanceUID",
-    "SeriesInstanceUID",
-    "SeriesNumber",
-    "SeriesDescription",
-    "Modality",
-)
 
 
 def load_model_path(path: str, device: str | torch.device = "cpu") -> RegisteredTask:
@@ -163,7 +146,7 @@ def volume_slices(volume: np.ndarray, preset: Compose, invert: bool = False) -> 
 
 
 def dicom_identifiers(dataset: pydicom.Dataset) -> dict[str, str]:
-    """The study and series attributes the report shows (``IDENTIFIERS``) that ``dataset`` holds, as text."""
+    """The study and series attributes a report keeps (``report.IDENTIFIERS``) that ``dataset`` holds, as text."""
     return {key: str(dataset.get(key)) for key in IDENTIFIERS if dataset.get(key) not in (None, "")}
 
 

@@ -19,9 +19,9 @@ from monai.transforms import Compose
 import monai_d2fad
 from monai_d2fad.task_package import RegisteredTask
 from monai_d2fad.transforms.presets import restore_map
-from monai_d2fad.visualize import THRESHOLD_SCALE, draw_threshold_colorbar, save_png, threshold_overlay
+from monai_d2fad.visualize import THRESHOLD_SCALE, draw_threshold_colorbar, pyplot, save_png, threshold_overlay
 
-__all__ = ["OUTPUTS", "STUDY_UIDS", "AnomalyReport", "ImageResult", "check_output"]
+__all__ = ["IDENTIFIERS", "OUTPUTS", "STUDY_UIDS", "AnomalyReport", "ImageResult", "check_output"]
 
 DISCLAIMER = "Research use only: not for diagnostic use."
 OUTPUTS = ("result.json", "report.pdf", "heatmaps", "colorbar.png", "dicom")
@@ -40,6 +40,8 @@ REPORT_IDENTIFIERS = (
     ("Modality", "Modality"),
     ("Study UID", "StudyInstanceUID"),
 )
+# every study and series attribute a report keeps of a DICOM input (``deploy.inputs.dicom_identifiers``)
+IDENTIFIERS = tuple(dict.fromkeys([*(key for _, key in REPORT_IDENTIFIERS), *STUDY_UIDS]))
 
 
 def check_output(output: str) -> None:
@@ -131,7 +133,7 @@ class AnomalyReport:
 
     @property
     def model_name(self) -> str:
-        """``D2FAD`` or ``DCAM``: the model of the registered task."""
+        """``D2FAD``, ``DCAM`` or ``TwoStudents``: the model of the registered task."""
         return type(self.package.detector.model).__name__
 
     def ranked(self, n: int) -> list[int]:
@@ -167,12 +169,9 @@ class AnomalyReport:
     def pdf(self, shown: int = 3) -> bytes:
         """A one-page A4 report: identifiers, the decision and score against the threshold, the ``shown`` most
         anomalous images beside their heatmaps with the colour bar, and the model, its version and the references."""
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
         from matplotlib.backends.backend_pdf import PdfPages
 
+        plt = pyplot()
         fig = plt.figure(figsize=(8.27, 11.69))
         self._draw_header(fig)
         order = self.ranked(shown)
@@ -228,11 +227,7 @@ class AnomalyReport:
 
     def colorbar_png(self) -> bytes:
         """The heatmaps' colour bar as a PNG, ticked in anomaly-map values with the threshold marked."""
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
+        plt = pyplot()
         fig = plt.figure(figsize=(1.2, 3.2), dpi=100)
         draw_threshold_colorbar(fig.add_axes([0.3, 0.05, 0.2, 0.85]), self.threshold)
         buffer = io.BytesIO()

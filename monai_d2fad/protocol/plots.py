@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 import torch
 
 from monai_d2fad.metrics import anomaly_metrics, roc_curve
-from monai_d2fad.visualize import overlay
+from monai_d2fad.visualize import overlay, pyplot
 
 __all__ = [
     "anomaly_map_grid",
@@ -22,15 +22,6 @@ __all__ = [
 NORMAL, ABNORMAL = "#1f77b4", "#d62728"
 
 
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")  # files only: no display needed
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
 def _image(x: torch.Tensor):
     return x.permute(1, 2, 0).clamp(0, 1).numpy()
 
@@ -38,7 +29,7 @@ def _image(x: torch.Tensor):
 def _save(fig, path: str) -> str:
     fig.tight_layout()
     fig.savefig(path, dpi=80)
-    _pyplot().close(fig)
+    pyplot().close(fig)
     return path
 
 
@@ -49,7 +40,7 @@ def auroc_by_shots(
 
     ``values[(method, task, K)]`` holds the AUROC of every draw, as ``results.cell_values`` gives it.
     """
-    plt = _pyplot()
+    plt = pyplot()
     fig, axes = plt.subplots(1, len(tasks), figsize=(3.4 * len(tasks), 3.2), squeeze=False, sharey=True)
     shots = sorted({k for _, _, k in values})
     for ax, task in zip(axes[0], tasks):
@@ -75,7 +66,7 @@ def score_distributions(scores: Mapping[str, Mapping[str, tuple]], path: str) ->
     ``scores[task][method] = (scores, labels)``. Each method's scores are min-max scaled within the task so that
     methods with different score units share one axis; the overlap of the pair is what matters.
     """
-    plt = _pyplot()
+    plt = pyplot()
     fig, axes = plt.subplots(1, len(scores), figsize=(4.2 * len(scores), 3.6), squeeze=False)
     for ax, (task, by_method) in zip(axes[0], scores.items()):
         for i, (_method, (s, y)) in enumerate(by_method.items()):
@@ -98,7 +89,7 @@ def score_distributions(scores: Mapping[str, Mapping[str, tuple]], path: str) ->
 
 def roc_curves(scores: Mapping[str, Mapping[str, tuple]], path: str) -> str:
     """One panel per task with the ROC curve of each method; ``scores[task][method] = (scores, labels)``."""
-    plt = _pyplot()
+    plt = pyplot()
     fig, axes = plt.subplots(1, len(scores), figsize=(3.6 * len(scores), 3.6), squeeze=False)
     for ax, (task, by_method) in zip(axes[0], scores.items()):
         for method, (s, y) in by_method.items():
@@ -117,7 +108,7 @@ def anomaly_map_grid(rows: Sequence[dict], path: str) -> str:
     every map of a row shares the row's ``map_range`` (one colour scale per dataset, not per image, so that a
     normal image does not light up).
     """
-    plt = _pyplot()
+    plt = pyplot()
     cols = max(len(r["images"]) for r in rows)
     fig, axes = plt.subplots(len(rows), cols, figsize=(1.9 * cols, 2.1 * len(rows)), squeeze=False)
     for ax_row, r in zip(axes, rows):
@@ -141,7 +132,7 @@ def support_weight_plot(rows: Sequence[dict], path: str) -> str:
 
     Each row is ``{"task", "support" [K, 3, H, W], "weights" [Q, K], "labels" [Q]}``.
     """
-    plt = _pyplot()
+    plt = pyplot()
     fig, axes = plt.subplots(2, len(rows), figsize=(3.8 * len(rows), 5.2), squeeze=False, height_ratios=[1, 2.4])
     for j, r in enumerate(rows):
         strip = torch.cat(list(r["support"]), dim=-1)
@@ -164,7 +155,7 @@ def training_curves(runs: Mapping[str, Mapping[str, Sequence[tuple[int, float]]]
 
     ``runs[label][tag]`` holds ``(step, value)`` pairs of the TensorBoard scalars ``tsd``, ``ssd`` and ``val_auroc``.
     """
-    plt = _pyplot()
+    plt = pyplot()
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.4))
     for label, scalars in runs.items():
         for ax, tag in zip(axes, ("tsd", "ssd", "val_auroc")):

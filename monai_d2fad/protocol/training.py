@@ -10,14 +10,13 @@ from pathlib import Path
 
 from monai.bundle import ConfigParser
 
-from monai_d2fad.bundle_runs import BUNDLE_CONFIGS, METHOD_CONFIGS
+from monai_d2fad.bundle_runs import BUNDLE_CONFIGS
 
-__all__ = ["BUNDLE_TRAIN_CONFIG", "DCAM_TRAIN_CONFIG", "config_literal", "train_with_bundle", "training_scalars"]
+__all__ = ["BUNDLE_TRAIN_CONFIG", "config_literal", "train_with_bundle", "training_scalars"]
 
 logger = logging.getLogger(__name__)
 
 BUNDLE_TRAIN_CONFIG = os.path.join(BUNDLE_CONFIGS, "train.json")
-DCAM_TRAIN_CONFIG = os.path.join(METHOD_CONFIGS["dcam"], "train.json")
 
 
 def train_with_bundle(overrides: dict, config_file: str = BUNDLE_TRAIN_CONFIG) -> tuple[str, float]:
