@@ -6,6 +6,7 @@ data; ``bundles/`` of a source checkout links to it) from the command line.
     monai-d2fad evaluate --output_dir runs/cxr --set test_task=chest_xray
     monai-d2fad train --method dcam --output_dir runs/dcam --dataset_dir ../shared/data/medfsad  # multi-class
     monai-d2fad train --method two_students --output_dir runs/two --dataset_dir ../shared/data/medfsad
+    monai-d2fad train --method pdd --output_dir runs/pdd --dataset_dir ../shared/data/medfsad/chest_xray  # one task
 
 The same as ``python -m monai.bundle run training|evaluating --config_file [...]`` with the bundle's configs:
 ``--overlay`` adds configs after ``train.json`` (``demo``, ``paper`` or a file), ``--set`` overrides config ids.
@@ -36,7 +37,7 @@ BUNDLE_CONFIGS = str(resources.files("monai_d2fad") / "bundles" / "d2fad_fewshot
 # method -> the folder of its bundle configs (train.json, evaluate.json)
 METHOD_CONFIGS = {
     "d2fad": BUNDLE_CONFIGS,
-    **{m: str(resources.files("monai_d2fad") / "bundles" / m / "configs") for m in ("dcam", "two_students")},
+    **{m: str(resources.files("monai_d2fad") / "bundles" / m / "configs") for m in ("dcam", "two_students", "pdd")},
 }
 
 

@@ -6,7 +6,8 @@ D²4FAD's layout (the same whether written by ``save_checkpoint`` or by MONAI's 
     {"d2fad": {"format", "config", "teacher_fingerprint"}, "student": state_dict, "l2w": state_dict, ...}
 
 DCAM's: ``{"dcam": ModelCard(model), "student": model.student}`` (the student with its attention blocks); the
-two-student model's: ``{"two_students": ModelCard(model), "student": model.student}`` (both students).
+two-student model's: ``{"two_students": ModelCard(model), "student": model.student}`` (both students); PDD's:
+``{"pdd": ModelCard(model), "student": model.student}`` (the MMU and both students).
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from torch import nn
 
 from monai_d2fad.networks.d2fad import D2FAD
 from monai_d2fad.networks.dcam import DCAM
+from monai_d2fad.networks.external_teacher import check_trusted, is_import_path
+from monai_d2fad.networks.pdd import PDD
 from monai_d2fad.networks.two_students import TwoStudents
 from monai_d2fad.outputs import atomic_write, check_overwrite
 
@@ -43,7 +46,7 @@ __all__ = [
 
 CHECKPOINT_FORMAT = "monai_d2fad.checkpoint/1"
 # the key of a checkpoint's card: the model it holds
-MODEL_CLASSES = {"d2fad": D2FAD, "dcam": DCAM, "two_students": TwoStudents}
+MODEL_CLASSES = {"d2fad": D2FAD, "dcam": DCAM, "two_students": TwoStudents, "pdd": PDD}
 MODEL_KINDS = tuple(MODEL_CLASSES)
 # settings that checkpoints written before they existed were trained with
 LEGACY_CONFIG = {"student_output": "relu", "l2w_similarity": "dot"}
@@ -75,7 +78,7 @@ class ModelCard:
         _check_card(card, self.model, "checkpoint")
 
 
-Model = D2FAD | DCAM | TwoStudents
+Model = D2FAD | DCAM | TwoStudents | PDD
 
 
 def model_kind(model: nn.Module) -> str:
@@ -104,8 +107,8 @@ def save_checkpoint(model: Model, path: str | os.PathLike, overwrite: bool = Fal
 def read_checkpoint(
     path: str | os.PathLike, map_location: str | torch.device = "cpu", kind: str | None = "d2fad"
 ) -> dict:
-    """The content of a ``monai_d2fad`` checkpoint (or task package) of a ``kind`` of model (``d2fad``, ``dcam``,
-    ``two_students``: the key of its card; None: any), read with ``weights_only=True``."""
+    """The content of a ``monai_d2fad`` checkpoint (or task package) of a ``kind`` of model (``MODEL_KINDS``: the
+    key of its card; None: any), read with ``weights_only=True``."""
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"checkpoint {path} does not exist")
@@ -130,6 +133,9 @@ def model_from_checkpoint(
     """Rebuild the model of a checkpoint's ``content``, whichever kind it holds (see ``load_checkpoint``)."""
     kind = checkpoint_kind(content)
     config = _config(content[kind])
+    factory = config.get("global_teacher")
+    if factory and is_import_path(factory):
+        check_trusted(factory, source)
     if teacher_weights != "config":
         config["teacher_weights"] = None if teacher_weights is None else str(teacher_weights)
     model = MODEL_CLASSES[kind](**config)
@@ -176,7 +182,7 @@ def load_dcam(
 
 
 def checkpoint_kind(content: dict) -> str:
-    """``d2fad``, ``dcam`` or ``two_students``: the model a checkpoint's content holds."""
+    """The kind (``MODEL_KINDS``) of model a checkpoint's content holds."""
     return next(k for k in MODEL_KINDS if k in content)
 
 

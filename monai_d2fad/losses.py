@@ -1,4 +1,4 @@
-"""Dual-distillation losses (paper Eq. 1, 2, 5, 6)."""
+"""The training losses: D²4FAD's dual distillation (paper Eq. 1, 2, 5, 6), DCAM's, the two students' and PDD's."""
 
 from __future__ import annotations
 
@@ -9,23 +9,29 @@ from torch import nn
 
 from monai_d2fad.networks.d2fad import D2FADOutput
 from monai_d2fad.networks.dcam import DCAMOutput
+from monai_d2fad.networks.pdd import PDDOutput
 from monai_d2fad.networks.two_students import TwoStudentsOutput
-from monai_d2fad.scoring import class_token_distance, cosine_distance, noisy_or, support_distance
+from monai_d2fad.scoring import class_token_distance, cosine_distance, map_correlation, noisy_or, support_distance
 
 __all__ = [
     "DCAM_LOSS_DIMENSIONS",
     "LOSS_REDUCTIONS",
     "OBJECTIVES",
+    "PDD_STUDENTS",
     "STUDENTS",
     "DCAMLoss",
     "DualDistillationLoss",
+    "PDDLoss",
     "TwoStudentsLoss",
+    "pdd_student_maps",
 ]
 
 LOSS_REDUCTIONS = ("location", "flatten")
 # how the two students' losses are joined, and which students are trained (the paper's ablations)
 OBJECTIVES = ("noisy_or", "sum")
 STUDENTS = ("both", "decoder", "encoder")
+# PDD's students: both (the paper), or one alone (the ablation)
+PDD_STUDENTS = ("both", "student1", "student2")
 # the dimension a DCAM loss compares along: "channel" (a vector per location) or "spatial" (a map per channel)
 DCAM_LOSS_DIMENSIONS = ("channel", "spatial", "none")
 
@@ -165,3 +171,67 @@ class TwoStudentsLoss(nn.Module):
         if self.objective == "sum" or len(used) == 1:
             return sum(used).mean()
         return -torch.log1p(-noisy_or(used).clamp_max(1 - 1e-6)).mean()
+
+
+def pdd_student_maps(out: PDDOutput) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    """Each PDD student's discrepancy maps ``[B, h, w]`` per level: ``1 - cos`` against the unified manifold."""
+    return (
+        [cosine_distance(u, s) for u, s in zip(out.unified, out.student1)],
+        [cosine_distance(u, s) for u, s in zip(out.unified, out.student2)],
+    )
+
+
+class PDDLoss(nn.Module):
+    """PDD's objective: the students' distillation of the unified manifold, the MMU's terms and the diversity term.
+
+    - ``student1``, ``student2``: ``1 - cos`` per location between the manifold and each student, averaged over
+      locations and levels;
+    - ``mmu``: each teacher rebuilt from the manifold (``1 - cos`` per location) plus, with two teachers, the matching
+      of their projections (``1 - cos`` between them), averaged over levels: trains the MMU alone (the students' target
+      is detached);
+    - ``diversity``: the correlation over locations of the two students' discrepancy maps on normal images, hinged at
+      zero (``map_correlation``): two students whose false alarms coincide are one student twice; their errors are
+      pushed apart, not their features, so both stay close to the manifold (sensitive).
+
+    Args:
+        diversity_weight: weight of the diversity term (0: off, the ablation).
+        mmu_weight: weight of the MMU's terms.
+        students: ``both``, or one alone (``student1``, ``student2``; no diversity term then).
+
+    ``forward(output, target=None)`` returns the total as MONAI's trainers call a loss; ``last_terms`` keeps the four
+    unweighted terms.
+    """
+
+    def __init__(self, diversity_weight: float = 0.1, mmu_weight: float = 1.0, students: str = "both"):
+        super().__init__()
+        self.diversity_weight, self.mmu_weight = float(diversity_weight), float(mmu_weight)
+        self.students = look_up_option(students, PDD_STUDENTS)
+        self.last_terms: dict[str, torch.Tensor] = {}
+
+    @staticmethod
+    def mmu(out: PDDOutput) -> torch.Tensor:
+        rebuilt = [
+            cosine_distance(r, t).mean()
+            for per_t, per_r in zip(out.teachers, out.rebuilt)
+            for t, r in zip(per_t, per_r)
+        ]
+        terms = torch.stack(rebuilt).sum() / len(out.unified)
+        if len(out.matched) == 2:
+            terms = terms + torch.stack([cosine_distance(a, b).mean() for a, b in zip(*out.matched)]).mean()
+        return terms
+
+    def forward(self, out: PDDOutput, target: torch.Tensor | None = None) -> torch.Tensor:
+        maps1, maps2 = pdd_student_maps(out)
+        student1 = torch.stack([m.mean() for m in maps1]).mean()
+        student2 = torch.stack([m.mean() for m in maps2]).mean()
+        diversity = torch.stack([map_correlation(a, b).clamp_min(0).mean() for a, b in zip(maps1, maps2)]).mean()
+        mmu = self.mmu(out)
+        self.last_terms = {
+            "student1": student1.detach(), "student2": student2.detach(), "mmu": mmu.detach(),
+            "diversity": diversity.detach(),
+        }  # fmt: skip
+        if self.students == "student1":
+            return student1 + self.mmu_weight * mmu
+        if self.students == "student2":
+            return student2 + self.mmu_weight * mmu
+        return student1 + student2 + self.mmu_weight * mmu + self.diversity_weight * diversity

@@ -19,6 +19,7 @@ __all__ = [
     "cosine_distance",
     "global_discrepancy",
     "image_score",
+    "map_correlation",
     "noisy_or",
     "support_distance",
     "weighted_support",
@@ -116,3 +117,11 @@ def noisy_or(scores: Sequence[torch.Tensor]) -> torch.Tensor:
     for s in scores:
         out = out * -torch.expm1(-s.clamp_min(0))
     return out
+
+
+def map_correlation(a: torch.Tensor, b: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
+    """Pearson correlation over locations of two maps ``[B, H, W]``, per image ``[B]``: how much two students'
+    discrepancy maps (their false alarms on normal images) coincide."""
+    a, b = a.flatten(1), b.flatten(1)
+    a, b = a - a.mean(1, keepdim=True), b - b.mean(1, keepdim=True)
+    return (a * b).mean(1) / (a.std(1, unbiased=False) * b.std(1, unbiased=False) + eps)

@@ -27,9 +27,11 @@ from monai_d2fad.data.support import support_paths
 from monai_d2fad.methods.base import TaskDetector
 from monai_d2fad.methods.d2fad import D2FADDetector, D2FADReferences
 from monai_d2fad.methods.dcam import DCAMDetector
+from monai_d2fad.methods.pdd import PDDDetector
 from monai_d2fad.methods.two_students import TwoStudentsDetector
 from monai_d2fad.networks.d2fad import D2FAD
 from monai_d2fad.networks.dcam import DCAM
+from monai_d2fad.networks.pdd import PDD
 from monai_d2fad.networks.two_students import TwoStudents
 from monai_d2fad.options import add_output_options, add_task_options, add_threshold_options, command_main
 from monai_d2fad.outputs import atomic_write, check_overwrite
@@ -71,8 +73,8 @@ class RegisteredTask:
     """A ready ``detector`` of the task, how to preprocess its images (``modality``, ``image_size``) and how to
     decide (``threshold``: a record with its ``value`` and ``method``; None when opened without calibration, for
     callers that only need maps). The detector is a module whose ``forward`` gives the task's anomaly maps: a
-    ``D2FADDetector`` with the task's references kept, or a ``DCAMDetector`` or ``TwoStudentsDetector`` whose students
-    learnt the task (the references then serve the threshold only)."""
+    ``D2FADDetector`` with the task's references kept, or a ``DCAMDetector``, ``TwoStudentsDetector`` or ``PDDDetector``
+    whose students learnt the task (the references then serve the threshold only)."""
 
     detector: TaskDetector
     modality: str | None
@@ -131,6 +133,7 @@ TASK_DETECTORS: dict[type, type[TaskDetector]] = {
     D2FAD: D2FADDetector,
     DCAM: DCAMDetector,
     TwoStudents: TwoStudentsDetector,
+    PDD: PDDDetector,
 }
 
 

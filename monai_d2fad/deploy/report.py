@@ -133,7 +133,7 @@ class AnomalyReport:
 
     @property
     def model_name(self) -> str:
-        """``D2FAD``, ``DCAM`` or ``TwoStudents``: the model of the registered task."""
+        """``D2FAD``, ``DCAM``, ``TwoStudents`` or ``PDD``: the model of the registered task."""
         return type(self.package.detector.model).__name__
 
     def ranked(self, n: int) -> list[int]:

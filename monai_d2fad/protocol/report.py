@@ -12,6 +12,7 @@ from monai_d2fad.protocol.config import (
     BASELINES,
     DCAM_METHOD,
     GLOBAL_METHOD,
+    PDD_METHOD,
     STUDENT_METHODS,
     TWO_STUDENTS_METHOD,
     ProtocolConfig,
@@ -40,18 +41,19 @@ def write_report(config: ProtocolConfig, results: ResultsFile, tasks: dict[str, 
     if "D2FAD" in present:
         extension = f"{GLOBAL_METHOD} is this project's extension, not the paper's method"
         parts.append(f"D²4FAD: {describe_training(config)}. {extension}.\n")
-    for key, (method, _) in STUDENT_METHODS.items():
+    for key, (method, multi) in STUDENT_METHODS.items():
         if method in present:
+            trained = "full-shot and multi-class students" if multi else "full-shot students"
             parts.append(
                 f"{method}: few-shot students trained {getattr(config, f'{key}_steps')} steps on each reference "
-                f"list; full-shot and multi-class students {getattr(config, f'{key}_epochs')} epochs on train/good "
+                f"list; {trained} {getattr(config, f'{key}_epochs')} epochs on train/good "
                 f"(docs/methods/{STUDENT_DOCS[key]}).\n"
             )
     parts.append(results_table(results.rows, main, order, config.shots, labels=METHOD_LABELS))
     if any(r["setting"] == "full-shot" for r in results.rows):
         parts += [
             "\n## Full-shot (trained on the test task's train/good; no references at test time)\n",
-            full_shot_table(results.rows, [m for pair in STUDENT_METHODS.values() for m in pair], order),
+            full_shot_table(results.rows, [m for pair in STUDENT_METHODS.values() for m in pair if m], order),
         ]
     if any(r["evaluation"] == "official" for r in results.rows):
         parts += [
@@ -86,8 +88,9 @@ METHOD_LABELS = {
     GLOBAL_METHOD: f"{GLOBAL_METHOD} (extension)",
     DCAM_METHOD: f"{DCAM_METHOD} (few-shot: trained on the K references)",
     TWO_STUDENTS_METHOD: f"{TWO_STUDENTS_METHOD} (few-shot, CNN adaptation: trained on the K references)",
+    PDD_METHOD: f"{PDD_METHOD} (few-shot, offline teachers: trained on the K references)",
 }
-STUDENT_DOCS = {"dcam": "DCAM.md", "two_students": "TWO_STUDENTS.md"}
+STUDENT_DOCS = {"dcam": "DCAM.md", "two_students": "TWO_STUDENTS.md", "pdd": "PDD.md"}
 
 
 def full_shot_table(rows: Sequence[dict], methods: Sequence[str], tasks: Sequence[str]) -> str:

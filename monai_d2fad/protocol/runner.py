@@ -3,9 +3,9 @@
 For each test task the runner trains on the other tasks (model selection on their ``val`` splits, never on the
 test task), then scores the test split against every saved K-shot reference list (K x seeds). Each cell
 (method, task, K, seed) becomes a row of ``results.csv``; finished cells are skipped when the run is repeated.
-DCAM and the two-student model add their few-shot rows (students per reference list), full-shot rows (students
-trained on the test task's ``train/good``, model selection on its ``val`` split) and their multi-class model's (one
-model for every task).
+DCAM, the two-student model and PDD add their few-shot rows (students per reference list) and full-shot rows
+(students trained on the test task's ``train/good``, model selection on its ``val`` split); DCAM and the two-student
+model also their multi-class model's (one model for every task).
 """
 
 from __future__ import annotations
@@ -13,6 +13,8 @@ from __future__ import annotations
 import json
 import logging
 import os
+
+from torch import nn
 
 from monai_d2fad.bundle_runs import METHOD_CONFIGS
 from monai_d2fad.checkpoint import load_checkpoint, load_model
@@ -24,11 +26,13 @@ from monai_d2fad.methods import (
     Detector,
     ImageNearestNeighbour,
     PatchCore,
+    PDDDetector,
     RD4ADPerTask,
     TwoStudentsDetector,
 )
 from monai_d2fad.networks.d2fad import D2FAD
 from monai_d2fad.networks.dcam import DCAM
+from monai_d2fad.networks.pdd import PDD
 from monai_d2fad.networks.two_students import TwoStudents
 from monai_d2fad.outputs import OutputLock
 from monai_d2fad.protocol.cells import TaskCells
@@ -81,26 +85,38 @@ def _run_d2fad(config: ProtocolConfig, run: TaskCells, name: str, overrides: dic
             run.evaluate(GLOBAL_METHOD, detector, global_sets, train_shots, seconds, "cross-task")
 
 
-STUDENT_MODELS = {"dcam": (DCAM, DCAMDetector), "two_students": (TwoStudents, TwoStudentsDetector)}
+STUDENT_MODELS = {
+    "dcam": (DCAM, DCAMDetector),
+    "two_students": (TwoStudents, TwoStudentsDetector),
+    "pdd": (PDD, PDDDetector),
+}
+
+
+def _student_network(config: ProtocolConfig, key: str) -> nn.Module:
+    """The method's network with the run's teacher (PDD's second teacher gets the same kind of weights)."""
+    network_class = STUDENT_MODELS[key][0]
+    options = {"global_teacher_weights": config.teacher_weights} if network_class is PDD else {}
+    return network_class(config.teacher, config.teacher_weights, **options).to(default_device())
 
 
 def _run_students(config: ProtocolConfig, run: TaskCells, tasks: list[str], key: str) -> None:
     """The rows of a method whose students train on normal images (``STUDENT_METHODS``: DCAM, the two-student
-    model) for ``run``'s task: few-shot (students per reference list), full-shot (trained on the task's
-    ``train/good``) and the multi-class model trained on ``tasks``."""
-    network_class, detector_class = STUDENT_MODELS[key]
+    model, PDD) for ``run``'s task: few-shot (students per reference list), full-shot (trained on the task's
+    ``train/good``) and, if the method has one, the multi-class model trained on ``tasks``."""
+    detector_class = STUDENT_MODELS[key][1]
     method, multi_method = STUDENT_METHODS[key]
     steps, epochs, cap = (getattr(config, f"{key}_{s}") for s in ("steps", "epochs", "max_train_per_task"))
     sets = run.pending(method, config.shots)
     if sets:
-        network = network_class(config.teacher, config.teacher_weights).to(default_device())
-        detector = detector_class(network, train_on_references=True, steps=steps, seed=config.seed)
+        detector = detector_class(
+            _student_network(config, key), train_on_references=True, steps=steps, seed=config.seed
+        )
         run.evaluate(method, detector, sets, {k: k for k in config.shots}, setting="few-shot")
     for name, train_tasks, folder in (
         (method, [run.task.name], os.path.join("full-shot", run.task.name)),
         (multi_method, tasks, "multi-class"),
     ):
-        if run.results.done(name, run.task.name, 0, 0):
+        if name is None or run.results.done(name, run.task.name, 0, 0):
             continue
         overrides = {
             **_run_overrides(config, os.path.join(key, folder)),

@@ -249,6 +249,21 @@ def test_student_methods_add_few_shot_full_shot_and_multi_class_rows(synthetic_d
     assert "## Full-shot" in report and f"| {method}-multi |" in report
 
 
+def test_pdd_adds_few_shot_and_full_shot_rows(synthetic_dir, tmp_path):
+    """PDD is a single-task method: no multi-class model."""
+    out = str(tmp_path / "pdd")
+    options = ["--methods", "pdd", "--pdd_steps", "2", "--pdd_epochs", "1", "--pdd_max_train_per_task", "4"]
+    main(["--data_dir", synthetic_dir, "--output", out, "--test_tasks", "synthetic_cells", *FAST, *options])
+    assert sorted((r["method"], r["setting"], r["shots"], r["seed"]) for r in _rows(out)) == [
+        ("PDD", "few-shot", "2", "0"),
+        ("PDD", "few-shot", "2", "1"),
+        ("PDD", "full-shot", "0", "0"),
+    ]
+    assert sorted(os.listdir(os.path.join(out, "models", "pdd"))) == ["full-shot"]
+    report = open(os.path.join(out, "results.md")).read()
+    assert "| PDD |" in report and "full-shot students 1 epochs" in report
+
+
 def test_full_shot_rows_stay_out_of_the_auroc_by_k_figure(tmp_path, monkeypatch):
     from monai_d2fad.protocol import figures
 
