@@ -10,7 +10,7 @@ import os
 import torch
 from torch import nn
 
-from monai_d2fad.networks.teachers import STRIDES, Teacher
+from monai_d2fad.networks.teachers import STRIDES, Teacher, load_teacher_state, read_weights_file
 
 __all__ = ["TRUSTED_TEACHERS_ENV", "ExternalTeacher", "build_external_teacher", "check_trusted", "is_import_path"]
 
@@ -85,13 +85,7 @@ def build_external_teacher(
     except (ImportError, AttributeError) as e:
         raise ValueError(f"cannot build the external teacher {factory!r} (package.module:factory): {e}") from e
     if weights is not None:
-        if not os.path.isfile(weights):
-            raise FileNotFoundError(f"external teacher weights file {weights} does not exist")
-        state = torch.load(weights, map_location="cpu", weights_only=True)
-        for key in ("model", "state_dict"):
-            state = state.get(key, state) if isinstance(state, dict) else state
-        try:
-            net.load_state_dict(state)
-        except RuntimeError as e:
-            raise ValueError(f"external teacher weights {weights} do not fit {factory}: {str(e)[:600]}") from e
+        load_teacher_state(
+            net.load_state_dict, read_weights_file(weights, ("model", "state_dict"), False), weights, factory
+        )
     return ExternalTeacher(net, normalize or "imagenet", channels_last).freeze()

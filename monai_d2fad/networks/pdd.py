@@ -189,10 +189,10 @@ class PDDStudents(nn.Module):
 
     def forward(self, features: list[list[torch.Tensor]], images: torch.Tensor) -> PDDOutput:
         unit = [[F.normalize(f.float(), dim=1) for f in maps] for maps in features]
-        matched, unified, rebuilt = self.mmu([maps[:3] for maps in unit])
+        teachers = [maps[:3] for maps in unit]
+        matched, unified, rebuilt = self.mmu(teachers)
         target = [u.detach() for u in unified]  # the students do not move their target
         deep = torch.cat([_resized(maps[3], unit[0][3]) for maps in unit], dim=1)
-        teachers = [maps[:3] for maps in unit]
         return PDDOutput(teachers, matched, rebuilt, target, self.student1(deep), self.student2(images))
 
 

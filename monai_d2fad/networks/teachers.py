@@ -11,7 +11,7 @@ import hashlib
 import importlib
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -33,6 +33,8 @@ __all__ = [
     "Teacher",
     "TeacherAndStudents",
     "build_teacher",
+    "load_teacher_state",
+    "read_weights_file",
     "verify_weights_file",
 ]
 
@@ -276,19 +278,39 @@ def _normalization(mode: str) -> tuple[Sequence[float] | None, Sequence[float] |
 
 
 def _load_weights(teacher: Teacher, name: str, weights: str | os.PathLike) -> None:
-    if str(weights) == "imagenet":
-        state = _imagenet_state_dict(name)
-    else:
-        if not os.path.isfile(weights):
-            raise FileNotFoundError(f"teacher weights file {weights} does not exist")
-        verify_weights_file(weights)
-        state = torch.load(weights, map_location="cpu", weights_only=True)
-        state = state.get("state_dict", state) if isinstance(state, dict) else state
+    state = _imagenet_state_dict(name) if str(weights) == "imagenet" else read_weights_file(weights)
+    load = (
+        teacher.load_reference_weights if isinstance(teacher, EfficientNetLiteTeacher) else teacher.net.load_state_dict
+    )
+    load_teacher_state(load, state, weights, name)
+
+
+def read_weights_file(
+    path: str | os.PathLike, unwrap: Sequence[str] = ("state_dict",), verify: bool = True
+) -> dict[str, torch.Tensor]:
+    """The state dict in a teacher's weights file (``weights_only``), taken out of the first ``unwrap`` key it is
+    nested under; with ``verify``, the file's sha256 is first checked against the prefix its name carries.
+
+    Raises:
+        FileNotFoundError: naming the missing file.
+    """
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"teacher weights file {path} does not exist")
+    if verify:
+        verify_weights_file(path)
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    for key in unwrap:
+        state = state.get(key, state) if isinstance(state, dict) else state
+    return state
+
+
+def load_teacher_state(
+    load: Callable[[dict[str, torch.Tensor]], object], state: dict, weights: str | os.PathLike, name: str
+) -> None:
+    """``load(state)`` (a ``load_state_dict``), with a mismatch reported as a ``ValueError`` naming the weights and
+    the ``name`` of the teacher they were meant for."""
     try:
-        if isinstance(teacher, EfficientNetLiteTeacher):
-            teacher.load_reference_weights(state)
-        else:
-            teacher.net.load_state_dict(state)
+        load(state)
     except RuntimeError as e:
         detail = str(e) if len(str(e)) < 600 else str(e)[:600] + " ..."
         raise ValueError(f"teacher weights {weights} do not fit the {name} teacher: {detail}") from e

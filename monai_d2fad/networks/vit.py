@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from monai.utils import look_up_option
 from torch import nn
 
-from monai_d2fad.networks.teachers import Teacher
+from monai_d2fad.networks.teachers import Teacher, load_teacher_state
 
 __all__ = ["VIT_TEACHERS", "DinoVisionTransformer", "ViTSpec", "ViTTeacher", "build_vit_teacher"]
 
@@ -185,8 +185,5 @@ def build_vit_teacher(name: str, weights: str | os.PathLike | None, normalize: s
                 "(DINOv2's model card) and give its path; no ViT weights install offline"
             )
         state = torch.load(weights, map_location="cpu", weights_only=True)
-        try:
-            teacher.net.load_state_dict(state)
-        except RuntimeError as e:
-            raise ValueError(f"teacher weights {weights} do not fit the {name} teacher: {str(e)[:600]}") from e
+        load_teacher_state(teacher.net.load_state_dict, state, weights, name)
     return teacher.freeze()
