@@ -42,6 +42,7 @@ __all__ = [
     "read_checkpoint",
     "save_checkpoint",
     "teacher_fingerprint",
+    "trained_image_size",
 ]
 
 CHECKPOINT_FORMAT = "monai_d2fad.checkpoint/1"
@@ -61,18 +62,20 @@ class ModelCard:
     """What a checkpoint needs besides weights, as a ``state_dict``-able object for Ignite's ``Checkpoint``.
 
     Loading a card (e.g. when resuming) checks that the checkpoint was made for the same model and teacher. Any
-    model with a ``config`` dict and a ``teacher`` (``D2FAD``, ``DCAM``) has one.
+    model with a ``config`` dict and a ``teacher`` (``D2FAD``, ``DCAM``) has one. ``image_size``, the side the model
+    was trained at, is recorded for the apps that score with it (``trained_image_size``).
     """
 
-    def __init__(self, model: nn.Module):
-        self.model = model
+    def __init__(self, model: nn.Module, image_size: int | None = None):
+        self.model, self.image_size = model, image_size
 
     def state_dict(self) -> dict:
-        return {
+        card = {
             "format": CHECKPOINT_FORMAT,
             "config": dict(self.model.config),
             "teacher_fingerprint": teacher_fingerprint(self.model),
         }
+        return card if self.image_size is None else {**card, "image_size": int(self.image_size)}
 
     def load_state_dict(self, card: dict) -> None:
         _check_card(card, self.model, "checkpoint")
@@ -86,21 +89,24 @@ def model_kind(model: nn.Module) -> str:
     return next(kind for kind, cls in MODEL_CLASSES.items() if isinstance(model, cls))
 
 
-def checkpoint_dict(model: Model, **extra) -> dict:
-    """The checkpoint content: plain tensors, numbers and strings, loadable with ``weights_only=True``."""
-    card = ModelCard(model).state_dict()
+def checkpoint_dict(model: Model, image_size: int | None = None, **extra) -> dict:
+    """The checkpoint content: plain tensors, numbers and strings, loadable with ``weights_only=True``; ``image_size``
+    (the side the model was trained at) goes on its card."""
+    card = ModelCard(model, image_size).state_dict()
     kind = model_kind(model)
     if kind != "d2fad":
         return {kind: card, "student": model.student.state_dict(), **extra}
     return {"d2fad": card, "student": model.student.state_dict(), "l2w": model.l2w.state_dict(), **extra}
 
 
-def save_checkpoint(model: Model, path: str | os.PathLike, overwrite: bool = False, **extra) -> str:
+def save_checkpoint(
+    model: Model, path: str | os.PathLike, overwrite: bool = False, image_size: int | None = None, **extra
+) -> str:
     """Write ``model`` to ``path`` whole or not at all; refuses to replace an existing file unless ``overwrite``."""
     path = os.fspath(path)
     check_overwrite([path], overwrite, "pass overwrite=True to replace it")
     with atomic_write(path) as f:
-        torch.save(checkpoint_dict(model, **extra), f)
+        torch.save(checkpoint_dict(model, image_size, **extra), f)
     return path
 
 
@@ -184,6 +190,12 @@ def load_dcam(
 def checkpoint_kind(content: dict) -> str:
     """The kind (``MODEL_KINDS``) of model a checkpoint's content holds."""
     return next(k for k in MODEL_KINDS if k in content)
+
+
+def trained_image_size(content: dict) -> int | None:
+    """The image side a checkpoint's model was trained at, if its card records it (bundle trainings do)."""
+    size = content[checkpoint_kind(content)].get("image_size")
+    return None if size is None else int(size)
 
 
 def _config(card: dict) -> dict:

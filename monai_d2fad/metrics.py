@@ -77,15 +77,22 @@ def roc_curve(
 class FewShotMetric(Metric):
     """Mean over evaluation sets of one of ``METRIC_NAMES``; ``results`` keeps every metric per set.
 
-    The engine output must hold ``score`` [B], ``label`` [B] and ``set`` (B names of the evaluation sets).
+    The engine output must hold ``score`` [B], ``label`` [B] and ``set`` (B names of the evaluation sets). With
+    ``gather`` (a sharded evaluation: each ``torch.distributed`` process scores part of the images), every process's
+    scores are collected before computing, so that each computes the metric of all images.
     """
 
     required_output_keys = ("score", "label", "set")
 
     def __init__(
-        self, name: str = "auroc", output_transform: Callable = lambda x: x, device: str | torch.device = "cpu"
+        self,
+        name: str = "auroc",
+        output_transform: Callable = lambda x: x,
+        device: str | torch.device = "cpu",
+        gather: bool = False,
     ):
         self.name = look_up_option(name, METRIC_NAMES)
+        self.gather = gather
         self.results: dict[str, dict[str, float]] = {}
         super().__init__(output_transform=output_transform, device=device)
 
@@ -99,7 +106,20 @@ class FewShotMetric(Metric):
             self._scores[name].append(score)
             self._labels[name].append(int(label))
 
+    def _gather(self) -> None:
+        """Collect every process's scores (``gather``)."""
+        if not (self.gather and torch.distributed.is_available() and torch.distributed.is_initialized()):
+            return
+        shards: list = [None] * torch.distributed.get_world_size()
+        torch.distributed.all_gather_object(shards, (dict(self._scores), dict(self._labels)))
+        self.reset()
+        for scores, labels in shards:
+            for name in scores:
+                self._scores[name] += scores[name]
+                self._labels[name] += labels[name]
+
     def compute(self) -> float:
+        self._gather()
         if not self._scores:
             raise RuntimeError("FewShotMetric has no scores: the evaluation data is empty")
         self.results = {name: anomaly_metrics(self._scores[name], self._labels[name]) for name in sorted(self._scores)}

@@ -12,7 +12,6 @@ included). Inputs: an image file, a folder (recursively; extension-less DICOM fi
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import logging
 import math
@@ -28,9 +27,10 @@ from monai_d2fad.data.tasks import list_images
 from monai_d2fad.devices import default_device
 from monai_d2fad.options import add_output_options, add_task_options, add_threshold_options, command_main
 from monai_d2fad.outputs import OutputLockedError, check_overwrite, staged_outputs
+from monai_d2fad.prediction_table import MAP_FORMATS, PredictionTable
 from monai_d2fad.task_package import RegisteredTask, task_from_args
 from monai_d2fad.transforms.io import ImageReadError
-from monai_d2fad.visualize import THRESHOLD_SCALE, heatmap_name, save_png
+from monai_d2fad.visualize import THRESHOLD_SCALE
 
 __all__ = ["PredictionDataset", "add_arguments", "main", "predict", "run"]
 
@@ -78,6 +78,7 @@ def predict(
     overwrite: bool = False,
     heatmaps: bool = True,
     progress: bool = True,
+    map_format: str = "png",
 ) -> dict:
     """Score every image under ``input_path``; returns the summary also written to ``summary.json``.
 
@@ -102,9 +103,8 @@ def predict(
             collate_fn=_collate,
         )
         skipped, scored, anomalous, start = [], 0, 0, time.perf_counter()
-        with open(os.path.join(staging, "predictions.csv"), "w", newline="", encoding="utf-8") as f:
-            writer = csv.writer(f)
-            writer.writerow(["path", "slice", "score", "anomalous", "heatmap"])
+        maps_as = map_format if heatmaps else "none"
+        with PredictionTable(staging, input_path, package.threshold["value"], maps_as) as table:
             for batch in tqdm(loader, desc="scoring", unit="batch", disable=not progress):
                 skipped += [{"path": e["path"], "slice": e["slice"], "reason": e["error"]} for e in batch["errors"]]
                 if batch["image"] is None:
@@ -114,20 +114,15 @@ def predict(
                     images = images.contiguous(memory_format=torch.channels_last)
                 with torch.inference_mode(), autocast:
                     maps = scorer(images).float()
-                judged = package.judge(images, maps, overlays=heatmaps)
+                judged = package.judge(images, maps, overlays=maps_as == "png")
                 for i, (path, slice_index) in enumerate(zip(batch["path"], batch["slice"])):
                     score = float(judged.scores[i])
                     if not math.isfinite(score):  # e.g. an fp16 overflow: never call it normal
                         skipped.append({"path": path, "slice": slice_index, "reason": f"{path}: score is {score}"})
                         continue
-                    name = ""
-                    if heatmaps:
-                        name = os.path.join("heatmaps", heatmap_name(path, slice_index, input_path))
-                        save_png(judged.overlays[i], os.path.join(staging, name))
                     is_anomalous = bool(judged.anomalous[i])
-                    writer.writerow(
-                        [path, "" if slice_index is None else slice_index, f"{score:.6g}", int(is_anomalous), name]
-                    )
+                    overlay = None if judged.overlays is None else judged.overlays[i]
+                    table.add(path, slice_index, score, is_anomalous, overlay, judged.maps[i])
                     scored += 1
                     anomalous += int(is_anomalous)
         seconds = time.perf_counter() - start
@@ -168,6 +163,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no_channels_last", action="store_true", help="keep NCHW memory layout")
     p.add_argument("--compile", action="store_true", help="torch.compile the scoring network")
     p.add_argument("--no_heatmaps", action="store_true", help="write scores only")
+    p.add_argument(
+        "--map_format", choices=MAP_FORMATS, default="png", help="heatmaps as overlays (png) or raw maps (nifti)"
+    )
 
 
 def run(args: argparse.Namespace) -> dict:
@@ -187,6 +185,7 @@ def run(args: argparse.Namespace) -> dict:
             args.compile,
             args.overwrite,
             not args.no_heatmaps,
+            map_format=args.map_format,
         )
     except (FileExistsError, FileNotFoundError, ValueError, OutputLockedError) as e:
         raise SystemExit(f"error: {e}") from e

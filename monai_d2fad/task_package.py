@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import torch
 
 from monai_d2fad.calibration import calibrate_threshold
-from monai_d2fad.checkpoint import Model, checkpoint_dict, model_from_checkpoint, read_checkpoint
+from monai_d2fad.checkpoint import Model, checkpoint_dict, model_from_checkpoint, read_checkpoint, trained_image_size
 from monai_d2fad.data.images import read_images
 from monai_d2fad.data.support import support_paths
 from monai_d2fad.methods.base import TaskDetector
@@ -169,7 +169,7 @@ def save_task_package(package: RegisteredTask, path: str, overwrite: bool = Fals
     check_overwrite([path], overwrite, "pass overwrite=True (--overwrite) to replace it")
     if package.threshold is None:
         raise ValueError("a task package needs a threshold: register it with one")
-    content = checkpoint_dict(package.detector.model)
+    content = checkpoint_dict(package.detector.model, package.image_size)
     content["package"] = {
         "format": PACKAGE_FORMAT,
         "modality": package.modality,
@@ -227,10 +227,11 @@ def open_task(
     calibrate: bool = True,
 ) -> RegisteredTask:
     """A ready task from a package file, or from a checkpoint plus ``support`` references (what ``predict``,
-    ``export`` and the bundle's network take; ``image_size`` defaults to 128). A ``threshold``/``validation_dir``
-    given replaces a package's threshold; its cached references are kept as they are, so a ``modality`` or
-    ``image_size`` other than the package's is refused (the references were encoded with the package's). With
-    ``calibrate=False`` a checkpoint's task gets no threshold (for callers that only need maps)."""
+    ``export`` and the bundle's network take; ``image_size`` defaults to the size the checkpoint records, else 128).
+    A ``threshold``/``validation_dir`` given replaces a package's threshold; its cached references are kept as they
+    are, so a ``modality`` or ``image_size`` other than the package's is refused (the references were encoded with
+    the package's). With ``calibrate=False`` a checkpoint's task gets no threshold (for callers that only need
+    maps)."""
     content = read_checkpoint(checkpoint, kind=None)
     if "package" in content:
         package = _package_from(content, checkpoint, teacher_weights, device)
@@ -242,9 +243,8 @@ def open_task(
         raise ValueError(f"{checkpoint} is a checkpoint: give the normal references (--support), or a task package")
     model = model_from_checkpoint(content, teacher_weights, checkpoint)
     threshold = (threshold or "loo") if calibrate else None
-    return build_task_package(
-        model, support_paths(support), modality, image_size or 128, threshold, validation_dir, device
-    )
+    image_size = image_size or trained_image_size(content) or 128
+    return build_task_package(model, support_paths(support), modality, image_size, threshold, validation_dir, device)
 
 
 def _check_package_settings(package: RegisteredTask, path: str, modality: str | None, image_size: int | None) -> None:

@@ -14,10 +14,11 @@ __all__ = [
     "THRESHOLD_TICKS",
     "draw_threshold_colorbar",
     "episode_strip",
+    "heatmap_figure",
     "heatmap_name",
     "jet",
+    "jet_colormap",
     "overlay",
-    "overlay_output",
     "pyplot",
     "save_png",
     "threshold_overlay",
@@ -79,17 +80,43 @@ def threshold_overlay(images: torch.Tensor, maps: torch.Tensor, threshold: float
 def draw_threshold_colorbar(ax, threshold: float, label: str = "anomaly map") -> None:
     """Draw the colour bar of ``threshold_overlay`` into the matplotlib axes ``ax``, ticked in map values, with
     the threshold marked."""
-    from matplotlib.colors import ListedColormap
-
-    colours = jet(torch.linspace(0, 1, 256).view(1, 1, 256, 1))[0, :, :, 0].T.numpy()
     ticks = [threshold_scale(torch.tensor(t * threshold), threshold).item() for t in THRESHOLD_TICKS]
-    ax.imshow(np.linspace(1, 0, 256)[:, None], aspect="auto", cmap=ListedColormap(colours), extent=(0, 1, 0, 1))
+    ax.imshow(np.linspace(1, 0, 256)[:, None], aspect="auto", cmap=jet_colormap(), extent=(0, 1, 0, 1))
     ax.set_xticks([])
     ax.yaxis.tick_right()
     ax.set_yticks(ticks, [f"{t * threshold:.3g}" for t in THRESHOLD_TICKS], fontsize=7)
     ax.axhline(0.5, color="black", linewidth=1.2)
     ax.text(-0.15, 0.5, "threshold", rotation=90, va="center", ha="right", fontsize=7, transform=ax.transAxes)
     ax.set_title(label, fontsize=7)
+
+
+def jet_colormap():
+    """``jet`` as a matplotlib colormap (for colour bars matching the overlays)."""
+    from matplotlib.colors import ListedColormap
+
+    return ListedColormap(jet(torch.linspace(0, 1, 256).view(1, 1, 256, 1))[0, :, :, 0].T.numpy())
+
+
+def heatmap_figure(images: torch.Tensor, maps: torch.Tensor, vmin: float, vmax: float):
+    """A matplotlib figure: each input ``[B, 3, H, W]`` beside its anomaly map ``[B, 1, H, W]`` overlaid on one
+    fixed ``vmin``-``vmax`` colour range, with the colour bar of that range."""
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.colors import Normalize
+
+    plt = pyplot()
+    rows = len(images)
+    figure, axes = plt.subplots(rows, 2, figsize=(4.4, 2.1 * rows), squeeze=False, layout="constrained")
+    images, maps = images.float().cpu(), maps.float().cpu()
+    views = overlay(images, maps, vmin, vmax)
+    for row in range(rows):
+        titles = ("input", f"anomaly map (max {float(maps[row].max()):.3g})")
+        for ax, picture, title in zip(axes[row], (images[row], views[row]), titles):
+            ax.imshow(picture.clamp(0, 1).permute(1, 2, 0).numpy())
+            ax.set_axis_off()
+            ax.set_title(title, fontsize=7)
+    bar = figure.colorbar(ScalarMappable(Normalize(vmin, vmax), jet_colormap()), ax=axes, shrink=0.8)
+    bar.ax.tick_params(labelsize=7)
+    return figure
 
 
 def save_png(image: torch.Tensor, path: str | BinaryIO) -> str | BinaryIO:
@@ -109,15 +136,10 @@ def heatmap_name(path: str, slice_index: int | None, root: str) -> str:
 
 
 def episode_strip(batch: dict) -> tuple[torch.Tensor, list[None]]:
-    """Query and its K supports side by side, ``[B, 3, S, (K + 1) S]``, for ``TensorBoardImageHandler``.
+    """Query and its K supports side by side, ``[B, 3, S, (K + 1) S]``, for TensorBoard (``TensorBoardEpisodes``).
 
     With cached teacher features the episode's images are under ``query_image`` and ``support_image``.
     """
     query, support = batch.get("query_image", batch["query"]), batch.get("support_image", batch["support"])
     images = torch.cat([query.unsqueeze(1), support], dim=1)  # [B, K+1, 3, S, S]
     return torch.cat(images.unbind(1), dim=-1), [None]
-
-
-def overlay_output(output: dict) -> torch.Tensor:
-    """Anomaly-map overlays of an evaluator output with ``image`` and ``map``."""
-    return overlay(output["image"], output["map"])

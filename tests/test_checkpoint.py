@@ -69,3 +69,11 @@ def test_checkpoint_from_before_the_student_output_setting_loads_as_it_was_train
     with pytest.warns(UserWarning, match="random teacher"):
         loaded = load_checkpoint(path)
     assert loaded.config["student_output"] == "relu" and loaded.config["l2w_similarity"] == "dot"
+
+
+def test_card_records_the_training_image_size(tmp_path, tiny_model):
+    """Apps read the size a model was trained at from its checkpoint instead of asking for it again."""
+    from monai_d2fad.checkpoint import read_checkpoint, trained_image_size
+
+    assert trained_image_size(read_checkpoint(save_checkpoint(tiny_model(), tmp_path / "old.pt"))) is None
+    assert trained_image_size(read_checkpoint(save_checkpoint(tiny_model(), tmp_path / "new.pt", image_size=96))) == 96

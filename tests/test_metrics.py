@@ -45,3 +45,23 @@ def test_roc_curve_runs_from_origin_to_one_through_each_threshold():
     fpr, tpr = roc_curve([0.9, 0.4, 0.35, 0.8], [0, 0, 1, 1])
     assert fpr.tolist() == [0.0, 0.5, 0.5, 1.0, 1.0]
     assert tpr.tolist() == [0.0, 0.0, 0.5, 0.5, 1.0]
+
+
+def _shard(rank: int, init_file: str, results: dict) -> None:
+    """One of two gloo processes: scores half of the pairs of ``test_metric_averages_over_sets``."""
+    torch.distributed.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=2)
+    metric = FewShotMetric("auroc", gather=True)
+    metric.reset()
+    shards = [
+        (torch.tensor([0.1, 0.9, 0.2]), torch.tensor([0, 1, 0]), ["a", "a", "b"]),
+        (torch.tensor([0.8, 0.95, 0.05]), torch.tensor([1, 0, 1]), ["b", "b", "b"]),
+    ]
+    metric.update(shards[rank])
+    results[rank] = metric.compute()
+    torch.distributed.destroy_process_group()
+
+
+def test_metric_gathers_the_shards_of_a_distributed_evaluation(tmp_path):
+    results = torch.multiprocessing.Manager().dict()
+    torch.multiprocessing.spawn(_shard, args=(str(tmp_path / "init"), results), nprocs=2)
+    assert results[0] == results[1] == pytest.approx(0.625)  # as if one process had scored every pair

@@ -132,8 +132,8 @@ def test_bundle_inference_skips_the_file(tmp_path, case, checkpoint_file, refere
         wf.initialize()
         wf.run()
     wf.finalize()
-    rows = list(csv.reader(open(tmp_path / "out" / "scores.csv")))
-    assert sorted(os.path.basename(r[0]) for r in rows) == ["good_0.png", "good_1.png"]
+    rows = list(csv.DictReader(open(tmp_path / "out" / "scores.csv")))
+    assert sorted(os.path.basename(r["path"]) for r in rows) == ["good_0.png", "good_1.png"]
 
 
 @pytest.mark.parametrize("case", BAD_INPUTS, ids=IDS)

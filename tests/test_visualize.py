@@ -48,3 +48,12 @@ def test_threshold_colorbar_is_ticked_in_map_values():
     assert labels == [f"{t * 0.25:.3g}" for t in THRESHOLD_TICKS]
     assert ax.get_yticks()[2] == pytest.approx(0.5)  # the threshold, mid-scale
     plt.close(fig)
+
+
+def test_heatmap_figure_uses_the_given_colour_range():
+    from monai_d2fad.visualize import heatmap_figure
+
+    figure = heatmap_figure(torch.rand(3, 3, 16, 16), torch.rand(3, 1, 16, 16) * 5, 0.0, 2.0)
+    images = [ax for ax in figure.axes if ax.get_images()]
+    colour_bar = figure.axes[-1]
+    assert len(images) == 6 and colour_bar.get_ylim() == pytest.approx((0.0, 2.0))  # input and map per image

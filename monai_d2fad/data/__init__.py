@@ -1,7 +1,7 @@
 """Task folders, image loading and caching, K-shot support lists, episodes and synthetic demo tasks."""
 
 from monai_d2fad.data.episodes import EpisodeDataset
-from monai_d2fad.data.evaluation import EvaluationDataset, EvaluationSet, evaluation_sets
+from monai_d2fad.data.evaluation import EvaluationDataset, EvaluationSet, evaluation_items, evaluation_sets
 from monai_d2fad.data.features import TeacherFeatureCache
 from monai_d2fad.data.images import ImageDataset, ReadImaged, expand_slices, load_image
 from monai_d2fad.data.support import (
@@ -35,6 +35,7 @@ __all__ = [
     "discover_or_make_synthetic",
     "discover_tasks",
     "draw_support",
+    "evaluation_items",
     "evaluation_sets",
     "expand_slices",
     "folder_items",

@@ -34,12 +34,15 @@ class EpisodeDataset(torch.utils.data.Dataset):
             teacher's features (lists of four tensors, strides 4-32) as ``query`` and ``support``, so that training
             runs only the student; the images are then ``query_image`` and ``support_image``. Not with ``augment``
             (augmented images differ every time).
+        data: the normal training images instead of ``tasks``', as items ``{"image": path, "task": name}`` (the
+            bundle's ``train#dataset#data``, which MONAI Label and MONAI FL fill in); ``max_per_task`` is then not
+            used.
         on_error, cache_dir, preset: see ``ImageDataset``.
     """
 
     def __init__(
         self,
-        tasks: Sequence[Task],
+        tasks: Sequence[Task] | None,
         shots: int,
         seed: int = 0,
         image_size: int = 128,
@@ -49,25 +52,29 @@ class EpisodeDataset(torch.utils.data.Dataset):
         cache_dir: str | None = None,
         progress: bool = False,
         teacher_features: TeacherFeatureCache | None = None,
+        data: Sequence[dict] | None = None,
         **preset,
     ):
         if shots < 1:
             raise ValueError(f"shots must be >= 1, got {shots}")
         if augment and teacher_features is not None:
             raise ValueError("teacher_features caches features of fixed images: it cannot be used with augment=True")
-        if not tasks:
-            raise ValueError("EpisodeDataset needs at least one task")
+        if not tasks and not data:
+            raise ValueError("EpisodeDataset needs at least one task (tasks, or data items naming their task)")
         self.shots, self.seed, self.epoch = int(shots), int(seed), 0
-        items = normal_items(tasks, max_per_task, seed, minimum=shots + 1)
+        items = list(data) if data else normal_items(tasks, max_per_task, seed, minimum=shots + 1)
+        missing = [item for item in items if "task" not in item]
+        if missing:
+            raise ValueError(f"data items need a 'task' (whose normals are the supports): {missing[0]}")
         self.images = ImageDataset(
             items, image_size, on_error=on_error, cache_dir=cache_dir, progress=progress, **preset
         )
         self.pools: dict[str, list[int]] = {}
         for i, item in enumerate(self.images.items):
             self.pools.setdefault(item["task"], []).append(i)
-        for task in tasks:
-            if len(self.pools.get(task.name, [])) < shots + 1:
-                raise ValueError(f"task {task.name!r} has fewer than K+1 = {shots + 1} readable normal images")
+        for name in dict.fromkeys(item["task"] for item in items):
+            if len(self.pools.get(name, [])) < shots + 1:
+                raise ValueError(f"task {name!r} has fewer than K+1 = {shots + 1} readable normal images")
         self.task_of = {i: name for name, idx in self.pools.items() for i in idx}
         self.augment = training_augmentation(image_size) if augment else None
         if self.augment is not None:

@@ -12,7 +12,7 @@ from monai_d2fad.data.images import ImageDataset
 from monai_d2fad.data.support import read_support_list, write_support_lists
 from monai_d2fad.data.tasks import Task
 
-__all__ = ["EvaluationDataset", "EvaluationSet", "evaluation_sets", "set_group"]
+__all__ = ["EvaluationDataset", "EvaluationSet", "evaluation_items", "evaluation_sets", "set_group"]
 
 
 @dataclass
@@ -47,21 +47,32 @@ class EvaluationDataset(torch.utils.data.Dataset):
 
     An item carries ``group`` (``"task/split"``): the evaluator scores it against every set of that group (``groups``
     maps a group to its set names), so that one network pass over an image serves all of its sets.
+
+    ``data`` replaces the images to score (the ``validate#dataset#data`` that MONAI FL fills in): items ``{"image",
+    "label", "group"}`` (``evaluation_items``' form), each group one of the sets'.
     """
 
     def __init__(
-        self, sets: Sequence[EvaluationSet], image_size: int = 128, cache_dir: str | None = None, progress: bool = False
+        self,
+        sets: Sequence[EvaluationSet],
+        image_size: int = 128,
+        cache_dir: str | None = None,
+        progress: bool = False,
+        data: Sequence[dict] | None = None,
     ):
         self.sets = list(sets)
-        self.images: dict[str, ImageDataset] = {}
         self.groups: dict[str, list[str]] = {}
         for s in self.sets:
-            group = set_group(s)
-            if group not in self.images:
-                self.images[group] = ImageDataset(
-                    s.task.items(s.split), image_size, cache_dir=cache_dir, progress=progress
-                )
-            self.groups.setdefault(group, []).append(s.name)
+            self.groups.setdefault(set_group(s), []).append(s.name)
+        items: dict[str, list[dict]] = {}
+        for item in evaluation_items(self.sets) if data is None else data:
+            if item.get("group") not in self.groups:
+                raise ValueError(f"{item.get('image')}: group {item.get('group')!r} is none of {sorted(self.groups)}")
+            items.setdefault(item["group"], []).append({k: v for k, v in item.items() if k != "group"})
+        self.images = {
+            group: ImageDataset(group_items, image_size, cache_dir=cache_dir, progress=progress)
+            for group, group_items in items.items()
+        }
         self.index = [(group, i) for group, images in self.images.items() for i in range(len(images))]
 
     def __len__(self) -> int:
@@ -71,6 +82,12 @@ class EvaluationDataset(torch.utils.data.Dataset):
         group, i = self.index[index]
         item = self.images[group][i]
         return {"image": item["image"], "label": item["label"], "group": group, "path": item["path"]}
+
+
+def evaluation_items(sets: Sequence[EvaluationSet]) -> list[dict]:
+    """Every image the sets score, once: ``{"image", "label", "group", ...}`` (the split's datalist items)."""
+    groups = {set_group(s): s for s in sets}
+    return [{**item, "group": group} for group, s in groups.items() for item in s.task.items(s.split)]
 
 
 def set_group(s: EvaluationSet) -> str:

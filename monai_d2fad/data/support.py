@@ -78,6 +78,11 @@ def support_paths(support: str | os.PathLike | Sequence[str]) -> list[str]:
     if not isinstance(support, (str, os.PathLike)):
         return [os.fspath(p) for p in support]
     path = os.fspath(support)
+    if not os.path.exists(path):
+        raise FileNotFoundError(
+            f"the normal references {path} do not exist: give a folder of 2-8 normal images of the task, one image or "
+            "a support-list file (the bundle's inference reads <dataset_dir>/support unless --support is given)"
+        )
     if os.path.isdir(path) or is_image_file(path):
         return [item["image"] for item in list_images(path)]
     return read_support_list(path)

@@ -49,10 +49,11 @@ def is_dicom_file(path: str) -> bool:
         return False
 
 
-def list_images(root: str) -> list[dict]:
+def list_images(root: str, exclude: str | None = None) -> list[dict]:
     """A datalist ``[{"image": path}]`` of the image files under ``root`` (recursively, sorted), or of one file.
 
-    Files are recognised by extension, and extension-less files by the DICOM signature.
+    Files are recognised by extension, and extension-less files by the DICOM signature. ``exclude``, a folder inside
+    ``root`` (such as the normal references kept beside the images to score), is left out.
     """
     if os.path.isfile(root):
         if not (is_image_file(root) or is_dicom_file(root)):
@@ -60,9 +61,11 @@ def list_images(root: str) -> list[dict]:
         return [{"image": os.path.abspath(root)}]
     if not os.path.isdir(root):
         raise FileNotFoundError(f"{root} is neither an image file nor a folder")
+    skip = os.path.abspath(exclude) if exclude and os.path.abspath(exclude) != os.path.abspath(root) else None
     found = [
         os.path.join(d, f)
         for d, _, files in sorted(os.walk(root))
+        if skip is None or os.path.commonpath([skip, os.path.abspath(d)]) != skip
         for f in sorted(files)
         if is_image_file(f) or ("." not in f and is_dicom_file(os.path.join(d, f)))
     ]
@@ -198,10 +201,14 @@ def looks_like_task(path: str) -> bool:
 
 
 def leave_one_task_out(
-    tasks: dict[str, Task], test_task: str, train_tasks: Sequence[str] | Iterable[str] | None = None
-) -> tuple[list[Task], Task]:
-    """Training tasks (all but ``test_task``, or the given names) and the held-out test task."""
-    if test_task not in tasks:
+    tasks: dict[str, Task], test_task: str | None, train_tasks: Sequence[str] | Iterable[str] | None = None
+) -> tuple[list[Task], Task | None]:
+    """Training tasks (all but ``test_task``, or the given names) and the held-out test task.
+
+    ``test_task=None`` holds no task out (the model to ship, trained on every task; validation still uses only
+    their ``val`` splits): the second item is then ``None``.
+    """
+    if test_task is not None and test_task not in tasks:
         raise KeyError(f"test task {test_task!r} not found; tasks are {sorted(tasks)}")
     names = [n for n in tasks if n != test_task] if train_tasks is None else list(train_tasks)
     missing = [n for n in names if n not in tasks]
@@ -211,7 +218,7 @@ def leave_one_task_out(
         raise ValueError(f"test task {test_task!r} cannot also be a training task")
     if not names:
         raise ValueError("no training tasks left: leave-one-task-out needs at least two tasks")
-    return [tasks[n] for n in names], tasks[test_task]
+    return [tasks[n] for n in names], None if test_task is None else tasks[test_task]
 
 
 def normal_items(tasks: Sequence[Task], max_per_task: int | None = None, seed: int = 0, minimum: int = 1) -> list[dict]:

@@ -28,6 +28,7 @@ __all__ = [
     "input_kind",
     "instance_fields",
     "load_model_path",
+    "needs_inversion",
     "selection_rules",
     "slice_preset",
     "volume_slices",
@@ -143,6 +144,14 @@ def volume_slices(volume: np.ndarray, preset: Compose, invert: bool = False) -> 
         if invert:
             image = image.max() + image.min() - image
         yield preset({"image": image})
+
+
+def needs_inversion(dataset: pydicom.Dataset) -> bool:
+    """Whether a series volume from MONAI Deploy's ``DICOMSeriesToVolumeOperator`` must still be inverted so that
+    high attenuation is bright: MONOCHROME1, unless its Presentation LUT Shape is ``INVERSE`` (as the DX and CR
+    image definitions require for MONOCHROME1), which the SDK already applied (``apply_presentation_lut``)."""
+    monochrome1 = str(dataset.get("PhotometricInterpretation", "")) == "MONOCHROME1"
+    return monochrome1 and str(dataset.get("PresentationLUTShape", "")).upper() != "INVERSE"
 
 
 def dicom_identifiers(dataset: pydicom.Dataset) -> dict[str, str]:

@@ -10,7 +10,13 @@ from monai.deploy.core import Fragment, Operator, OperatorSpec
 
 from monai_d2fad.data.images import ReadImaged, expand_slices
 from monai_d2fad.data.tasks import list_images
-from monai_d2fad.deploy.inputs import dicom_identifiers, instance_fields, slice_preset, volume_slices
+from monai_d2fad.deploy.inputs import (
+    dicom_identifiers,
+    instance_fields,
+    needs_inversion,
+    slice_preset,
+    volume_slices,
+)
 from monai_d2fad.deploy.report import AnomalyReport
 from monai_d2fad.deploy.sr import structured_report
 from monai_d2fad.task_package import RegisteredTask
@@ -58,9 +64,8 @@ class D2FADSeriesOperator(_TaskOperator):
         datasets = selected_datasets(op_input.receive("study_selected_series_list"))
         first = datasets[0]
         title = str(first.get("SeriesDescription") or f"series {first.SeriesInstanceUID}")
-        invert = str(first.get("PhotometricInterpretation", "")) == "MONOCHROME1"
         preset = slice_preset(self.package.modality, self.package.image_size)
-        slices = volume_slices(image.asnumpy(), preset, invert)
+        slices = volume_slices(image.asnumpy(), preset, needs_inversion(first))
         samples = (dict(s, **instance_fields(ds, str(self.input_folder))) for s, ds in zip(slices, datasets))
         report = AnomalyReport(self.package, title, dicom_identifiers(first)).score(samples, preset)
         summary = report.write(str(self.output_folder))

@@ -2,6 +2,7 @@
 
 from monai_d2fad.engines.checkpoint_saver import AtomicCheckpointSaver, AtomicDiskSaver
 from monai_d2fad.engines.evaluator import FewShotEvaluator
+from monai_d2fad.engines.tensorboard import TensorBoardEpisodes, TensorBoardHeatmaps
 from monai_d2fad.engines.trainer import (
     DistillationTrainer,
     EpisodeBatch,
@@ -19,6 +20,8 @@ __all__ = [
     "EpisodicTrainer",
     "FewShotEvaluator",
     "LossTermsHandler",
+    "TensorBoardEpisodes",
+    "TensorBoardHeatmaps",
     "resume_from_latest",
     "scalar_output",
 ]

@@ -29,17 +29,22 @@ class FewShotEvaluator(Evaluator):
     At each run start the references of every set are fitted once with a detector on the current network
     (``detector``, default ``D2FADDetector``);
     each image is then encoded once and scored against every set of its task and split (``reference_sets``, the
-    protocol's loop). No test image is dropped. Metrics are the means over sets; ``results`` holds every metric per
-    set and, if ``results_file`` is given, is written there as JSON after each run. The output holds one ``score``,
-    ``label`` and ``set`` per (image, set) pair, and the ``image`` and its ``map`` against its group's first set
-    (for image handlers).
+    protocol's loop). No test image is dropped. Metrics are the means over sets, and per task as
+    ``<prefix><metric>/<task>`` (so ``StatsHandler`` prints them and ``TensorBoardStatsHandler`` plots them);
+    ``results`` holds every metric per set and, if ``results_file`` is given, is written there as JSON after each
+    run. The output holds one ``score``, ``label`` and ``set`` per (image, set) pair, and the ``image`` and its
+    ``map`` against its group's first set (for image handlers).
 
     Args:
-        val_data_loader: a loader over an ``EvaluationDataset`` of ``sets``.
+        val_data_loader: a loader over an ``EvaluationDataset`` of ``sets``; with a ``DistributedSampler`` (sharded
+            evaluation) the metrics gather every process's scores.
         network: the trained model (or a ``DistributedDataParallel`` around it).
         sets: the ``EvaluationSet`` list of the dataset.
         image_size: side the supports are resized to (as the dataset's images).
         metric_prefix: prefix of the metric names (``val_`` gives ``val_auroc`` ...).
+        key_val_metric: ``{name: FewShotMetric(...)}``, the metric that selects checkpoints (the bundle's
+            ``validate#key_metric``); default ``{<prefix>auroc: FewShotMetric("auroc")}``. The other metrics of
+            ``METRIC_NAMES`` are computed beside it.
         image_score: override the model's ``mean``/``max`` image score.
         detector: ``detector(model, image_score)`` gives the ``Detector`` of the model (``D2FADDetector``,
             ``DCAMDetector``).
@@ -56,20 +61,29 @@ class FewShotEvaluator(Evaluator):
         metric_prefix: str = "",
         image_score: str | None = None,
         results_file: str | None = None,
+        key_val_metric: dict[str, FewShotMetric] | None = None,
         detector: Callable[[torch.nn.Module, str | None], Detector] = D2FADDetector,
         amp: bool = False,
         val_handlers: Sequence | None = None,
         **kwargs,
     ):
-        metrics = {f"{metric_prefix}{name}": FewShotMetric(name) for name in METRIC_NAMES}
-        key = f"{metric_prefix}auroc"
-        self.key_metric = metrics.pop(key)
+        key_val_metric = key_val_metric or {f"{metric_prefix}auroc": FewShotMetric("auroc")}
+        (key, self.key_metric), *more = key_val_metric.items()
+        if more or not isinstance(self.key_metric, FewShotMetric) or key != f"{metric_prefix}{self.key_metric.name}":
+            expected = "{'<metric_prefix><name>': FewShotMetric(name)}"
+            raise ValueError(f"key_val_metric must be {expected}, got {key_val_metric}")
+        metrics = {
+            f"{metric_prefix}{name}": FewShotMetric(name) for name in METRIC_NAMES if name != self.key_metric.name
+        }
+        sharded = isinstance(getattr(val_data_loader, "sampler", None), torch.utils.data.DistributedSampler)
+        for metric in (self.key_metric, *metrics.values()):
+            metric.gather = sharded  # each process scored its shard of the images: metrics need them all
         super().__init__(
             device=device,
             val_data_loader=val_data_loader,
             key_val_metric={key: self.key_metric},
             additional_metrics=metrics,
-            val_handlers=val_handlers,
+            val_handlers=[_PerTaskMetrics(self), *(val_handlers or [])],  # before the handlers that log them
             amp=amp,
             decollate=False,
             **kwargs,
@@ -122,6 +136,18 @@ class FewShotEvaluator(Evaluator):
         }
         return engine.state.output
 
+    def per_task_metrics(self) -> dict[str, float]:
+        """``<prefix><metric>/<task>``: each metric's mean over the task's sets (after a run)."""
+        by_task: dict[str, list[dict]] = {}
+        for s in self.sets:
+            if s.name in self.key_metric.results:
+                by_task.setdefault(s.task.name, []).append(self.key_metric.results[s.name])
+        return {
+            f"{self.metric_prefix}{metric}/{task}": sum(r[metric] for r in results) / len(results)
+            for task, results in by_task.items()
+            for metric in METRIC_NAMES
+        }
+
     def _report(self, engine: FewShotEvaluator) -> None:
         per_set = self.key_metric.results
         summary = {name: self.state.metrics[f"{self.metric_prefix}{name}"] for name in METRIC_NAMES}
@@ -133,3 +159,16 @@ class FewShotEvaluator(Evaluator):
             os.makedirs(os.path.dirname(os.path.abspath(self.results_file)), exist_ok=True)
             with open(self.results_file, "w", encoding="utf-8") as f:
                 json.dump(self.results, f, indent=2)
+
+
+class _PerTaskMetrics:
+    """Adds the evaluator's per-task metrics to ``engine.state.metrics`` when an epoch's metrics are computed."""
+
+    def __init__(self, evaluator: FewShotEvaluator):
+        self.evaluator = evaluator
+
+    def attach(self, engine: Evaluator) -> None:
+        engine.add_event_handler(Events.EPOCH_COMPLETED, self)
+
+    def __call__(self, engine: Evaluator) -> None:
+        engine.state.metrics.update(self.evaluator.per_task_metrics())

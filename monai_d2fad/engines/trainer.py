@@ -8,6 +8,7 @@ import os
 
 import torch
 from ignite.engine import Events
+from ignite.handlers import Checkpoint
 from monai.engines import SupervisedTrainer, Workflow
 from monai.engines.utils import IterationEvents, PrepareBatch
 from monai.handlers import CheckpointLoader, CheckpointSaver
@@ -98,8 +99,11 @@ def resume_from_latest(
     best_saver: CheckpointSaver | None = None,
     best_ckpt: str | None = None,
     evaluator: Workflow | None = None,
+    initial_ckpt: str | None = None,
 ) -> str | None:
-    """Continue from the newest readable epoch checkpoint in ``ckpt_dir`` (written by ``CheckpointSaver``), if any.
+    """Continue from the newest readable epoch checkpoint in ``ckpt_dir`` (written by ``CheckpointSaver``), if any;
+    else start from the model parts of ``initial_ckpt`` (fine-tuning a trained model, e.g. the bundle's
+    ``models/model.pt``), if given.
 
     ``load_dict`` names what to restore (model parts, optimizer, ``trainer`` for its epoch count). Finished epochs
     are kept: training goes on with the next one; an unreadable newest checkpoint is skipped with a warning.
@@ -109,6 +113,12 @@ def resume_from_latest(
     Returns the checkpoint used, or None.
     """
     path = latest_checkpoint(ckpt_dir)
+    if path is None and initial_ckpt:
+        logger.info("no epoch checkpoint in %s: fine-tuning %s", ckpt_dir, initial_ckpt)
+        content = read_checkpoint(initial_ckpt, kind=None)  # weights only; an unreadable file is named
+        parts = {k: v for k, v in load_dict.items() if k in content and k not in ("optimizer", "trainer")}
+        Checkpoint.load_objects(parts, content)  # the model only: the optimiser and epoch count start afresh
+        return initial_ckpt
     if path is None:
         logger.info("no epoch checkpoint in %s: training from scratch", ckpt_dir)
         return None

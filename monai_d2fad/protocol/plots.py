@@ -149,7 +149,9 @@ def support_weight_plot(rows: Sequence[dict], path: str) -> str:
     return _save(fig, path)
 
 
-def training_curves(runs: Mapping[str, Mapping[str, Sequence[tuple[int, float]]]], path: str) -> str:
+def training_curves(
+    runs: Mapping[str, Mapping[str, Sequence[tuple[int, float]]]], path: str, legend_title: str = "held-out task"
+) -> str:
     """Per trained model (a line each): the teacher-student loss ``tsd``, the self-distillation loss ``ssd`` (per
     iteration, smoothed over 20) and the validation AUROC of the training tasks (per epoch).
 
@@ -169,5 +171,5 @@ def training_curves(runs: Mapping[str, Mapping[str, Sequence[tuple[int, float]]]
         ax.set_title(title, fontsize=9)
         ax.set_xlabel(xlabel)
     axes[0].set_ylim(bottom=0)
-    axes[2].legend(fontsize=7, title="held-out task", title_fontsize=7)
+    axes[2].legend(fontsize=7, title=legend_title, title_fontsize=7)
     return _save(fig, path)

@@ -7,11 +7,13 @@ import os
 import subprocess
 import sys
 
+import nibabel as nib
 import pytest
 import torch
 from ignite.engine import Events
 from monai.bundle import ConfigWorkflow, ckpt_export, verify_metadata
 from monai.metrics import compute_roc_auc
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from monai_d2fad.bundle_runs import BUNDLE_CONFIGS
 from monai_d2fad.data import make_synthetic_tasks
@@ -43,15 +45,17 @@ def _workflow(config_file, workflow_type="train", **overrides):
 
 
 def test_metadata_verifies_offline(tmp_path):
-    schema = os.path.join(BUNDLE, "docs", "meta_schema.json")
+    schema = os.path.join(BUNDLE, "docs", "meta_schema_20240725.json")
     verify_metadata(meta_file=os.path.join(CONFIGS, "metadata.json"), filepath=schema)
 
 
 def test_bundle_files():
     for name in [
         "LICENSE",
-        "large_files.yml",
+        "models/model.pt",
+        "sample_data/support/normal_0.png",
         "docs/README.md",
+        "docs/training_curves.png",
         "configs/logging.conf",
         "configs/evaluate.json",
         "configs/inference.json",
@@ -77,9 +81,15 @@ def test_train_resume_evaluate_infer(tmp_path, tasks_dir):
     wf.finalize()
     models = os.path.join(out, "models")
     assert {"checkpoint_epoch=1.pt", "model.pt", "model_final.pt"} <= set(os.listdir(models))
-    assert any(f.startswith("events.out.tfevents") for f in os.listdir(os.path.join(out, "tensorboard")))
-    logged = training_scalars(out, ("loss", "tsd", "ssd", "lr", "val_auroc"))  # every iteration's terms, by handler
-    assert set(logged) == {"loss", "tsd", "ssd", "lr", "val_auroc"} and len(logged["tsd"]) == len(logged["loss"]) > 1
+    events = [f for f in os.listdir(os.path.join(out, "tensorboard")) if f.startswith("events.out.tfevents")]
+    assert len(events) == 1  # one writer for the run
+    per_task = [f"val_{m}/{t}" for m in ("auroc", "aupr", "f1_max") for t in ("synthetic_checker", "synthetic_rings")]
+    tags = ("loss", "tsd", "ssd", "lr", "val_auroc", *per_task)
+    logged = training_scalars(out, tags)  # every iteration's terms, by handler; each training task's val metrics
+    assert set(logged) == set(tags) and len(logged["tsd"]) == len(logged["loss"]) > 1
+    accumulator = EventAccumulator(os.path.join(out, "tensorboard", events[0]))
+    accumulator.Reload()
+    assert set(accumulator.Tags()["images"]) == {"train/episode", "val/heatmaps"}
     results = json.load(open(os.path.join(out, "test_results.json")))
     assert 0.0 <= results["mean"]["auroc"] <= 1.0 and len(results["per_set"]) == 2  # demo: 2 support seeds
 
@@ -97,40 +107,47 @@ def test_train_resume_evaluate_infer(tmp_path, tasks_dir):
     trainer_state = torch.load(os.path.join(models, "checkpoint_epoch=2.pt"), weights_only=True)["trainer"]
     assert trainer_state["iteration"] == 2 * trainer_state["epoch_length"]
 
-    # evaluation of the best checkpoint
+    # evaluation of the best checkpoint: teacher and image size come from it (train.json alone names WRN50-2, 128 px)
     os.remove(os.path.join(out, "test_results.json"))
     wf = _workflow(
-        [*TRAIN, os.path.join(CONFIGS, "evaluate.json")],
+        [TRAIN[0], os.path.join(CONFIGS, "evaluate.json")],
         workflow_type=None,
         run_id="evaluating",
         output_dir=out,
         dataset_dir=tasks_dir,
-        **SMALL,
+        test_task="synthetic_cells",
+        shots=2,
+        support_seeds=2,
+        num_workers=0,
     )
     wf.run()
     results = json.load(open(os.path.join(out, "test_results.json")))
     seed0 = results["per_set"]["synthetic_cells/2-shot/seed0"]["auroc"]
 
-    # inference.json on the test folder with the same supports gives the same AUROC
+    # inference.json on the test folder with the same supports gives the same AUROC; the image size is the checkpoint's
     test_dir = os.path.join(tasks_dir, "synthetic_cells", "test")
-    wf = _workflow(
-        os.path.join(CONFIGS, "inference.json"),
-        workflow_type="infer",
-        output_dir=str(tmp_path / "infer"),
-        ckpt_path=os.path.join(models, "model.pt"),
-        dataset_dir=test_dir,
-        image_size=32,
-        support=os.path.join(out, "support_lists", "synthetic_cells", "2-shot_seed0.txt"),
-    )
+    support = os.path.join(out, "support_lists", "synthetic_cells", "2-shot_seed0.txt")
+    infer = dict(ckpt_path=os.path.join(models, "model.pt"), dataset_dir=test_dir, support=support)
+    wf = _workflow(os.path.join(CONFIGS, "inference.json"), "infer", output_dir=str(tmp_path / "infer"), **infer)
     assert wf.check_properties() == []
     wf.run()
-    rows = list(csv.reader(open(tmp_path / "infer" / "scores.csv")))
-    assert len(rows) == 8
-    scores = torch.tensor([float(r[1]) for r in rows])
-    labels = torch.tensor([int("/anomaly/" in r[0]) for r in rows])
+    wf.finalize()
+    rows = list(csv.DictReader(open(tmp_path / "infer" / "scores.csv")))
+    assert list(rows[0]) == ["path", "slice", "score", "anomalous", "threshold", "heatmap"] and len(rows) == 8
+    scores = torch.tensor([float(r["score"]) for r in rows])
+    labels = torch.tensor([int("/anomaly/" in r["path"]) for r in rows])
     assert float(compute_roc_auc(scores, labels)) == pytest.approx(seed0, abs=1e-6)
+    threshold = float(rows[0]["threshold"])
+    assert all(int(r["anomalous"]) == (float(r["score"]) >= threshold * (1 - 1e-5)) for r in rows)
+    assert all(os.path.isfile(tmp_path / "infer" / r["heatmap"]) and r["heatmap"].endswith(".png") for r in rows)
+    nifti = dict(output_dir=str(tmp_path / "nifti"), map_format="nifti")
+    wf = _workflow(os.path.join(CONFIGS, "inference.json"), "infer", **nifti, **infer)
+    wf.run()
+    wf.finalize()
+    first = next(csv.DictReader(open(tmp_path / "nifti" / "scores.csv")))
+    assert nib.load(tmp_path / "nifti" / first["heatmap"]).shape == (32, 32)  # the raw map at the model's size
 
-    # TorchScript export of the scoring network with the supports baked in
+    # TorchScript export the model zoo's way (scripting) with the supports baked in and the task's settings attached
     ts_file = str(tmp_path / "model.ts")
     ckpt_export(
         net_id="network_def",
@@ -138,13 +155,10 @@ def test_train_resume_evaluate_infer(tmp_path, tasks_dir):
         ckpt_file=os.path.join(models, "model.pt"),
         meta_file=os.path.join(CONFIGS, "metadata.json"),
         config_file=os.path.join(CONFIGS, "inference.json"),
-        use_trace=True,
-        input_shape=[1, 3, 32, 32],
-        ckpt_path=os.path.join(models, "model.pt"),
-        support=os.path.join(out, "support_lists", "synthetic_cells", "2-shot_seed0.txt"),
-        image_size=32,
+        **infer,
     )
     exported = torch.jit.load(ts_file)
+    assert (exported.image_size, exported.modality) == (32, "") and exported.threshold == pytest.approx(threshold)
     x = torch.rand(3, 3, 32, 32)
     with torch.no_grad():
         assert torch.allclose(exported(x), wf.network_def(x), atol=1e-5)
@@ -198,8 +212,11 @@ def test_multi_gpu_config_runs_ddp_with_two_cpu_processes(tmp_path, tasks_dir):
     ]
     done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
-    assert {"checkpoint_epoch=1.pt", "model_final.pt"} <= set(os.listdir(os.path.join(out, "models")))
+    assert {"checkpoint_epoch=1.pt", "model.pt", "model_final.pt"} <= set(os.listdir(os.path.join(out, "models")))
     assert os.path.isfile(os.path.join(out, "test_results.json"))
+    assert len(os.listdir(os.path.join(out, "tensorboard"))) == 1  # rank 0 alone logs
+    # per-task validation metrics of the sharded validation reach TensorBoard
+    assert len(training_scalars(out, ("val_auroc/synthetic_checker",))["val_auroc/synthetic_checker"]) == 1
 
 
 def test_inference_keeps_an_existing_scores_file(tmp_path, checkpoint_file, references):
@@ -214,7 +231,7 @@ def test_inference_keeps_an_existing_scores_file(tmp_path, checkpoint_file, refe
     wf = _workflow(os.path.join(CONFIGS, "inference.json"), "infer", image_size=64, overwrite=True, **settings)
     wf.run()
     wf.finalize()
-    assert len(list(csv.reader(open(out / "scores.csv")))) == 3 and not (out / ".monai_d2fad.lock").exists()
+    assert len(list(csv.reader(open(out / "scores.csv")))) == 4 and not (out / ".monai_d2fad.lock").exists()
 
 
 def test_evaluation_of_an_unreadable_checkpoint_names_it(tmp_path, tasks_dir):

@@ -41,5 +41,5 @@ def test_metadata_verifies_offline():
 
     from monai_d2fad.bundle_runs import BUNDLE_CONFIGS, METHOD_CONFIGS
 
-    schema = os.path.join(os.path.dirname(BUNDLE_CONFIGS), "docs", "meta_schema.json")
+    schema = os.path.join(os.path.dirname(BUNDLE_CONFIGS), "docs", "meta_schema_20240725.json")
     verify_metadata(meta_file=os.path.join(METHOD_CONFIGS["pdd"], "metadata.json"), filepath=schema)

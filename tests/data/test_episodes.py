@@ -53,3 +53,14 @@ def test_augmentation_changes_images(tasks):
     plain = EpisodeDataset(tasks, shots=2, seed=0, image_size=32)
     aug = EpisodeDataset(tasks, shots=2, seed=0, image_size=32, augment=True)
     assert any(not _same_image(plain[i]["query"], aug[i]["query"]) for i in range(len(plain)))
+
+
+def test_data_items_replace_the_tasks(tasks):
+    """``train#dataset#data`` (MONAI Label's and MONAI FL's key): episodes from a given datalist of normals."""
+    items = [item for task in tasks for item in task.normal()][:9]  # alpha's 6, beta's first 3
+    ds = EpisodeDataset(None, shots=2, seed=0, image_size=32, data=items)
+    assert len(ds) == 9 and set(ds.pools) == {"alpha", "beta"}
+    with pytest.raises(ValueError, match="need a 'task'"):
+        EpisodeDataset(None, shots=2, image_size=32, data=[{"image": items[0]["image"]}])
+    with pytest.raises(ValueError, match="'beta' has fewer than K\\+1 = 4"):
+        EpisodeDataset(None, shots=3, image_size=32, data=items)

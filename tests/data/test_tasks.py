@@ -3,7 +3,7 @@ import os
 
 import pytest
 
-from monai_d2fad.data import discover_tasks, leave_one_task_out, load_task
+from monai_d2fad.data import discover_tasks, leave_one_task_out, list_images, load_task
 from tests.files import make_task
 
 
@@ -76,3 +76,20 @@ def test_leave_one_task_out(tmp_path):
         leave_one_task_out(tasks, "b", ["b", "c"])
     with pytest.raises(KeyError, match="not found"):
         leave_one_task_out(tasks, "z")
+
+
+def test_no_held_out_task_trains_on_every_task(tmp_path):
+    """``test_task=None``: the model to ship learns from every task."""
+    for name in ["a", "b"]:
+        make_task(tmp_path, name)
+    train, test = leave_one_task_out(discover_tasks(str(tmp_path)), None)
+    assert [t.name for t in train] == ["a", "b"] and test is None
+
+
+def test_list_images_leaves_out_a_folder_inside(tmp_path):
+    make_task(tmp_path, "a")
+    root = tmp_path / "a" / "test"
+    everything = list_images(str(root))
+    kept = list_images(str(root), exclude=str(root / "good"))
+    assert kept and all("/good/" not in item["image"] for item in kept) and len(kept) < len(everything)
+    assert list_images(str(root), exclude=str(root)) == everything  # the folder itself is what is scored

@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pydicom
 import pytest
 from PIL import Image
@@ -13,6 +14,8 @@ try:
     import monai.deploy.operators  # noqa: F401
 except Exception as e:  # the SDK or one of its libraries is missing
     pytest.skip(f"MONAI Deploy App SDK not usable ({e}): pip install -e '.[deploy]'", allow_module_level=True)
+
+from tests.files import write_dicom_series
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -93,3 +96,25 @@ def test_help_shows_the_app_options_not_holoscans(command):
     assert run.returncode == 0, run.stderr[-2000:]
     for option in ("-i INPUT", "-m MODEL", "-o OUTPUT", "task package", "HOLOSCAN_INPUT_PATH"):
         assert option in run.stdout
+
+
+def test_monochrome1_series_scores_like_the_same_picture_in_monochrome2(task_package_file, tmp_path):
+    """MONOCHROME1 images with Presentation LUT Shape INVERSE (as DX and CR require) come out of the SDK's volume
+    loader already inverted: the app must not invert them twice, and must still invert those without that shape."""
+    rng = np.random.default_rng(1)
+    picture = [rng.integers(0, 4000, (40, 50)) for _ in range(2)]
+    negative = [4095 - p for p in picture]  # the same picture as MONOCHROME1 stores it (12 bits)
+    package = task_package_file()
+    scores = {}
+    for name, slices, tags in [
+        ("monochrome2", picture, {}),
+        ("monochrome1_inverse", negative, {"photometric": "MONOCHROME1", "PresentationLUTShape": "INVERSE"}),
+        ("monochrome1", negative, {"photometric": "MONOCHROME1"}),
+    ]:
+        write_dicom_series(tmp_path / name, slices, **tags)
+        run = _run("-i", str(tmp_path / name), "-m", package, "-o", str(tmp_path / f"out_{name}"))
+        assert run.returncode == 0, run.stderr[-2000:]
+        with open(tmp_path / f"out_{name}" / "result.json") as f:
+            scores[name] = [image["score"] for image in json.load(f)["images"]]
+    assert scores["monochrome1_inverse"] == pytest.approx(scores["monochrome2"], rel=1e-3)
+    assert scores["monochrome1"] == pytest.approx(scores["monochrome2"], rel=1e-3)

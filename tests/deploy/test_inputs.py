@@ -13,6 +13,7 @@ from monai_d2fad.deploy.inputs import (
     input_kind,
     instance_fields,
     load_model_path,
+    needs_inversion,
     selection_rules,
     slice_preset,
     volume_slices,
@@ -91,3 +92,17 @@ def test_instance_fields_name_the_file_and_its_uids(study):
     assert fields["name"] == "image 2" and fields["sop_instance_uid"] == dataset.SOPInstanceUID
     identifiers = dicom_identifiers(dataset)
     assert identifiers["PatientName"] == "Test^Patient" and identifiers["StudyInstanceUID"] == dataset.StudyInstanceUID
+
+
+def test_needs_inversion_leaves_what_the_sdk_already_inverted():
+    import pydicom
+
+    def dataset(**tags):
+        ds = pydicom.Dataset()
+        for keyword, value in tags.items():
+            setattr(ds, keyword, value)
+        return ds
+
+    assert not needs_inversion(dataset(PhotometricInterpretation="MONOCHROME2"))
+    assert needs_inversion(dataset(PhotometricInterpretation="MONOCHROME1"))
+    assert not needs_inversion(dataset(PhotometricInterpretation="MONOCHROME1", PresentationLUTShape="INVERSE"))

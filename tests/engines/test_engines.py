@@ -4,15 +4,17 @@ from ignite.engine import Events
 from monai.data import DataLoader
 from monai.handlers import ValidationHandler
 
+from monai_d2fad.checkpoint import ModelCard, save_checkpoint
 from monai_d2fad.data import (
     EpisodeDataset,
     EvaluationDataset,
     discover_tasks,
+    evaluation_items,
     evaluation_sets,
     leave_one_task_out,
     make_synthetic_tasks,
 )
-from monai_d2fad.engines import EpisodicTrainer, FewShotEvaluator, scalar_output
+from monai_d2fad.engines import EpisodicTrainer, FewShotEvaluator, resume_from_latest, scalar_output
 from monai_d2fad.losses import DualDistillationLoss
 from monai_d2fad.networks import D2FAD
 
@@ -61,8 +63,42 @@ def test_evaluator_scores_every_image_per_set(tmp_path):
     evaluator.run()
     assert len(seen) == 12  # each image scored against both sets; nothing dropped
     assert set(evaluator.results["per_set"]) == {s.name for s in sets}
-    assert set(evaluator.state.metrics) == {"auroc", "aupr", "f1_max"}
+    per_task = {f"{m}/synthetic_cells" for m in ("auroc", "aupr", "f1_max")}  # one task: its metrics are the means
+    assert set(evaluator.state.metrics) == {"auroc", "aupr", "f1_max"} | per_task
+    assert evaluator.state.metrics["auroc/synthetic_cells"] == pytest.approx(evaluator.state.metrics["auroc"])
     assert (tmp_path / "results.json").exists()
+
+
+def test_evaluation_data_replaces_the_images_scored(tmp_path):
+    """``validate#dataset#data`` (MONAI FL's key): a given datalist is what gets scored, each image in its group."""
+    _train, test, _net = _setup(tmp_path)
+    sets = evaluation_sets([test], "test", shots=2, seeds=1, support_dir=str(tmp_path / "lists"))
+    items = evaluation_items(sets)
+    assert len(items) == 6 and {item["group"] for item in items} == {"synthetic_cells/test"}
+    subset = EvaluationDataset(sets, image_size=32, data=items[::2])
+    assert [subset[i]["path"] for i in range(len(subset))] == [item["image"] for item in items[::2]]
+    with pytest.raises(ValueError, match="group 'other/test' is none of"):
+        EvaluationDataset(sets, image_size=32, data=[{**items[0], "group": "other/test"}])
+
+
+def test_fine_tuning_starts_from_a_trained_model(tmp_path):
+    """``initial_ckpt``: with no epoch checkpoint to resume from, training starts from a trained model's weights."""
+    train, _, net = _setup(tmp_path)
+    trained = D2FAD("resnet18", teacher_weights=None)
+    trained.teacher.load_state_dict(net.teacher.state_dict())  # the same (random) teacher: its card must match
+    key = next(iter(trained.student.state_dict()))
+    trained.student.state_dict()[key].fill_(0.5)
+    save_checkpoint(trained, tmp_path / "trained.pt")
+    params = [p for p in net.parameters() if p.requires_grad]
+    optimizer = torch.optim.Adam(params, 1e-3)
+    trainer = EpisodicTrainer(
+        "cpu", 1, DataLoader(EpisodeDataset(train, 2, 0, 32), batch_size=4), net, optimizer, DualDistillationLoss()
+    )
+    parts = {"d2fad": ModelCard(net), "student": net.student, "l2w": net.l2w, "optimizer": optimizer}
+    empty = str(tmp_path / "models")
+    used = resume_from_latest(trainer, empty, parts, initial_ckpt=str(tmp_path / "trained.pt"))
+    assert used == str(tmp_path / "trained.pt")
+    assert (net.student.state_dict()[key] == 0.5).all()
 
 
 def test_validation_during_training_uses_training_tasks(tmp_path):

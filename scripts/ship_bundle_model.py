@@ -1,0 +1,66 @@
+"""Put a trained D²4FAD into the bundle as ``models/model.pt`` and measure it with the bundle's own ``evaluating``.
+
+    python scripts/ship_bundle_model.py --checkpoint runs/shipped_lite0/models/model.pt \\
+        --data_dir ../shared/data/medfsad --support_dir runs/medfsad_v3/support_lists \\
+        --output docs/results/shipped_model.json
+
+The model (trained on the normals of every task with ``configs/bundle/shipped_lite0.json``) is written with the
+image size on its card, then every task's ``test`` split is scored against the protocol's saved reference lists
+(K = 2, 4, 8, 5 draws) through ``monai-d2fad evaluate``, reading every setting from the shipped checkpoint. The
+training curves (from the run's TensorBoard logs) go to the bundle's ``docs/training_curves.png``. These
+tasks' normals were seen in training, so the numbers say how the shipped model does on its own tasks; RESULTS.md
+holds the leave-one-task-out numbers (tasks never seen).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+
+from monai_d2fad.bundle_runs import BUNDLE_CONFIGS, add_evaluate_arguments, evaluate
+from monai_d2fad.checkpoint import load_checkpoint, save_checkpoint
+from monai_d2fad.data import discover_tasks
+from monai_d2fad.protocol.plots import training_curves
+from monai_d2fad.protocol.training import training_scalars
+
+SHIPPED = os.path.join(os.path.dirname(BUNDLE_CONFIGS), "models", "model.pt")
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--checkpoint", required=True, help="the trained model (the best on the tasks' val splits)")
+    p.add_argument("--data_dir", default="../shared/data/medfsad")
+    p.add_argument("--support_dir", required=True, help="the protocol's saved support lists")
+    p.add_argument("--output", required=True, help="JSON file of the results")
+    p.add_argument("--image_size", type=int, default=128, help="the size the model was trained at")
+    p.add_argument("--shots", type=int, nargs="+", default=[2, 4, 8])
+    p.add_argument("--overwrite", action="store_true", help="replace the bundle's models/model.pt")
+    args = p.parse_args()
+
+    os.makedirs(os.path.dirname(SHIPPED), exist_ok=True)
+    save_checkpoint(load_checkpoint(args.checkpoint), SHIPPED, args.overwrite, image_size=args.image_size)
+    print(f"wrote {SHIPPED} ({os.path.getsize(SHIPPED) / 1e6:.1f} MB)")
+    run_dir = os.path.dirname(os.path.dirname(os.path.abspath(args.checkpoint)))  # <output_dir>/models/model.pt
+    curves = os.path.join(os.path.dirname(BUNDLE_CONFIGS), "docs", "training_curves.png")
+    print(f"wrote {training_curves({'shipped': training_scalars(run_dir)}, curves, 'model')}")
+    results = {"checkpoint": args.checkpoint, "support_dir": args.support_dir, "tasks": {}}
+    evaluate_args = argparse.ArgumentParser()  # monai-d2fad evaluate's options
+    add_evaluate_arguments(evaluate_args)
+    for task in sorted(discover_tasks(args.data_dir)):
+        for k in args.shots:
+            with tempfile.TemporaryDirectory() as out:
+                settings = [f"test_task={task}", f"shots={k}", "support_seeds=5", f"support_dir={args.support_dir}"]
+                paths = ["--output_dir", out, "--dataset_dir", args.data_dir, "--ckpt_path", SHIPPED]
+                workflow = evaluate(evaluate_args.parse_args([*paths, "--set", *settings, "num_workers=0"]))
+                result = workflow.parser.get_parsed_content("test#evaluator").results
+            results["tasks"].setdefault(task, {})[f"{k}-shot"] = result
+            print(f"{task} {k}-shot: AUROC {result['mean']['auroc']:.4f}")
+    with open(args.output, "w", encoding="utf-8") as f:
+        json.dump(results, f, indent=2)
+    print(f"wrote {args.output}")
+
+
+if __name__ == "__main__":
+    main()
