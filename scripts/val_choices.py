@@ -1,15 +1,18 @@
 """How D²4FAD's training defaults were chosen: leave-one-task-out on the ``val`` splits, never on ``test``.
 
 For each held-out task, a student and learn-to-weight are trained on the other tasks' ``train/good`` images (the
-Lite0 teacher's features cached once, 300 images per task, 128 px, batch 16, K = 4) and the held-out task's
-``val`` split is scored against 3 draws of K = 4 references from its ``train/good``. Printed per configuration:
-the val AUROC (%) per held-out task and their mean, the last teacher-student (tsd) and self-distillation (ssd)
-losses, the mean top learn-to-weight weight (0.25 is uniform), and the mean over tasks of image-level variants
-(map score with the mean and the max, global discrepancy of the student / teacher, map + weight x global).
+teacher's features cached once: Lite0, or a setting's ``teacher``; 300 images per task, 128 px, batch 16, K = 4)
+and the held-out task's ``val`` split is scored against 3 draws of K = 4 references from its ``train/good``.
+Printed per configuration: the val AUROC (%) per held-out task and their mean, the last teacher-student (tsd) and
+self-distillation (ssd) losses, the mean top learn-to-weight weight (0.25 is uniform), and the mean over tasks of
+image-level variants (map score with the mean and the max, global discrepancy of the student / teacher, map +
+weight x global).
 
     python scripts/val_choices.py configs/val_choices/training_defaults.json   # the five settings of RESULTS.md
     python scripts/val_choices.py --data_dir ../shared/data/medfsad \\
         '[{"output": "relu", "lr": 1e-4, "lam": 0.1}, {"output": "linear", "lr": 1e-3, "lam": 1.0, "sim": "cosine"}]'
+    python scripts/val_choices.py configs/val_choices/teachers.json   # the defaults with the Lite1 and Lite2 teachers
+    python scripts/val_choices.py configs/val_choices/loss_reduction.json   # the official flattened cosine
 """
 
 from __future__ import annotations
@@ -35,11 +38,11 @@ SIZE, K, BATCH, PER_TASK = 128, 4, 16, 300
 WEIGHTS = (0.25, 0.5, 1, 2)
 
 
-def teacher_features(data_dir: str, cache: str) -> dict:
-    """Lite0 features of each task's first 300 train/good images and of its val split, cached in ``cache``."""
+def teacher_features(data_dir: str, cache: str, teacher_name: str = "efficientnet_lite0") -> dict:
+    """The teacher's features of each task's first 300 train/good images and of its val split, cached in ``cache``."""
     if os.path.isfile(cache):
         return torch.load(cache, weights_only=True)
-    teacher, feats = build_teacher("efficientnet_lite0"), {}
+    teacher, feats = build_teacher(teacher_name), {}
     for name, task in discover_tasks(data_dir).items():
         for split, items in (("train", task.normal("train")[:PER_TASK]), ("val", task.items("val"))):
             images = ImageDataset(items, SIZE, progress=False)
@@ -51,16 +54,28 @@ def teacher_features(data_dir: str, cache: str) -> dict:
     return feats
 
 
-def run(data: dict, held: str, output="linear", lr=1e-3, lam=1.0, sim="dot", steps=300, seed=0, detach=False) -> dict:
+def run(
+    data: dict,
+    held: str,
+    output="linear",
+    lr=1e-3,
+    lam=1.0,
+    sim="dot",
+    steps=300,
+    seed=0,
+    detach=False,
+    teacher="efficientnet_lite0",
+    reduction="location",
+) -> dict:
     torch.manual_seed(seed)
     tasks = sorted({k.split("/")[0] for k in data} - {held})
     feats = [torch.cat([data[f"{t}/train"]["feats"][i] for t in tasks]) for i in range(4)]
     groups = torch.cat([torch.full((len(data[f"{t}/train"]["labels"]),), j) for j, t in enumerate(tasks)])
     pools = [torch.nonzero(groups == j).flatten() for j in range(len(tasks))]
-    student = decoder_for("efficientnet_lite0", (24, 40, 112, 320), output)
-    l2w = build_l2w("dot", (24, 40, 112), sim)
+    student = decoder_for(teacher, tuple(f.shape[1] for f in feats), output)
+    l2w = build_l2w("dot", tuple(f.shape[1] for f in feats[:3]), sim)
     optimizer = torch.optim.Adam([*student.parameters(), *l2w.parameters()], lr=lr, betas=(0.5, 0.999))
-    loss_fn, tsd, ssd = DualDistillationLoss(lam=lam), [], []
+    loss_fn, tsd, ssd = DualDistillationLoss(lam=lam, reduction=reduction), [], []
     for _ in range(steps):
         q = torch.randint(0, len(groups), (BATCH,))
         s = torch.stack([(p := pools[groups[i]])[p != i][torch.randperm(len(p) - 1)[:K]] for i in q.tolist()])
@@ -96,17 +111,22 @@ def run(data: dict, held: str, output="linear", lr=1e-3, lam=1.0, sim="dot", ste
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("configs", help="JSON list of settings (output, lr, lam, sim, steps, detach), or a file holding one")
+    p.add_argument(
+        "configs",
+        help="JSON list of settings (output, lr, lam, sim, steps, detach, teacher, reduction), or a file holding one",
+    )
     p.add_argument("--data_dir", default="../shared/data/medfsad")
-    p.add_argument("--cache", default="runs/val_choices_features.pt")
+    p.add_argument("--cache", default="runs/val_choices_features.pt", help="Lite0's; other teachers' get a suffix")
     args = p.parse_args()
-    data = teacher_features(args.data_dir, args.cache)
-    held_out = sorted({k.split("/")[0] for k in data})
     settings = args.configs
     if os.path.isfile(settings):  # e.g. configs/val_choices/training_defaults.json
         with open(settings, encoding="utf-8") as f:
             settings = f.read()
     for config in json.loads(settings):
+        teacher = config.get("teacher", "efficientnet_lite0")
+        cache = args.cache if teacher == "efficientnet_lite0" else args.cache.replace(".pt", f"_{teacher}.pt")
+        data = teacher_features(args.data_dir, cache, teacher)
+        held_out = sorted({k.split("/")[0] for k in data})
         start = time.perf_counter()
         results = [run(data, held, **config) for held in held_out]
         local = [100 * r["auroc"][0] for r in results]
