@@ -13,6 +13,7 @@ weight x global).
         '[{"output": "relu", "lr": 1e-4, "lam": 0.1}, {"output": "linear", "lr": 1e-3, "lam": 1.0, "sim": "cosine"}]'
     python scripts/val_choices.py configs/val_choices/teachers.json   # the defaults with the Lite1 and Lite2 teachers
     python scripts/val_choices.py configs/val_choices/loss_reduction.json   # the official flattened cosine
+    python scripts/val_choices.py configs/val_choices/levels.json   # which teacher features are distilled
 """
 
 from __future__ import annotations
@@ -54,6 +55,17 @@ def teacher_features(data_dir: str, cache: str, teacher_name: str = "efficientne
     return feats
 
 
+def distilled(data: dict, teacher: str, levels: str) -> tuple[dict, int]:
+    """The cached teacher features as D²4FAD's ``levels`` uses them, three distilled scales then the student's input
+    (``D2FAD.split_levels``), and the head's channels (0 for ``shallow``)."""
+    if levels == "shallow":
+        return data, 0
+    net = build_teacher(teacher)
+    with torch.no_grad():
+        levels_data = {k: {**v, "feats": [*v["feats"][1:], net.head(v["feats"][3])]} for k, v in data.items()}
+    return levels_data, net.head_channels
+
+
 def run(
     data: dict,
     held: str,
@@ -66,13 +78,16 @@ def run(
     detach=False,
     teacher="efficientnet_lite0",
     reduction="location",
+    levels="shallow",
 ) -> dict:
+    channels = tuple(f.shape[1] for f in next(iter(data.values()))["feats"])
+    data, head_channels = distilled(data, teacher, levels)
     torch.manual_seed(seed)
     tasks = sorted({k.split("/")[0] for k in data} - {held})
     feats = [torch.cat([data[f"{t}/train"]["feats"][i] for t in tasks]) for i in range(4)]
     groups = torch.cat([torch.full((len(data[f"{t}/train"]["labels"]),), j) for j, t in enumerate(tasks)])
     pools = [torch.nonzero(groups == j).flatten() for j in range(len(tasks))]
-    student = decoder_for(teacher, tuple(f.shape[1] for f in feats), output)
+    student = decoder_for(teacher, channels, output, levels, head_channels)
     l2w = build_l2w("dot", tuple(f.shape[1] for f in feats[:3]), sim)
     optimizer = torch.optim.Adam([*student.parameters(), *l2w.parameters()], lr=lr, betas=(0.5, 0.999))
     loss_fn, tsd, ssd = DualDistillationLoss(lam=lam, reduction=reduction), [], []
@@ -113,7 +128,8 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument(
         "configs",
-        help="JSON list of settings (output, lr, lam, sim, steps, detach, teacher, reduction), or a file holding one",
+        help="JSON list of settings (output, lr, lam, sim, steps, detach, teacher, reduction, levels), or a file "
+        "holding one",
     )
     p.add_argument("--data_dir", default="../shared/data/medfsad")
     p.add_argument("--cache", default="runs/val_choices_features.pt", help="Lite0's; other teachers' get a suffix")

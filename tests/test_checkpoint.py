@@ -60,15 +60,18 @@ def test_not_a_checkpoint(tmp_path):
 
 
 def test_checkpoint_from_before_the_student_output_setting_loads_as_it_was_trained(tmp_path):
-    model = D2FAD("efficientnet_lite0", teacher_weights=None, student_output="relu", l2w_similarity="dot")
+    model = D2FAD(
+        "efficientnet_lite0", teacher_weights=None, student_output="relu", l2w_similarity="dot", levels="shallow"
+    )
     path = save_checkpoint(model, tmp_path / "old.pt")
     content = torch.load(path, weights_only=True)
-    for key in ("student_output", "l2w_similarity"):  # as version 0.1.0 wrote it
+    for key in ("student_output", "l2w_similarity", "levels"):  # as version 0.1.0 wrote it
         del content["d2fad"]["config"][key]
     torch.save(content, path)
     with pytest.warns(UserWarning, match="random teacher"):
         loaded = load_checkpoint(path)
     assert loaded.config["student_output"] == "relu" and loaded.config["l2w_similarity"] == "dot"
+    assert loaded.config["levels"] == "shallow"
 
 
 def test_card_records_the_training_image_size(tmp_path, tiny_model):

@@ -34,7 +34,7 @@ def _protocol(argv):
 
 def test_the_results_run_config_is_the_documented_command():
     documented = (
-        "--data_dir ../shared/data/medfsad --output runs/medfsad --shots 2 4 8 --seeds 5 --epochs 8 --train_shots 4 "
+        "--data_dir ../shared/data/medfsad --output runs/medfsad --shots 2 4 8 --seeds 5 --epochs 4 --train_shots 4 "
         "--teacher efficientnet_lite0 --image_size 128 --methods d2fad,d2fad_global,patchcore,rd4ad,image_nn,dcam,"
         "two_students,pdd --evaluation honest official --dcam_steps 100 --dcam_epochs 4 --two_students_steps 100 "
         "--two_students_epochs 4 --pdd_steps 100 --pdd_epochs 4"

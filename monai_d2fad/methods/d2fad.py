@@ -15,7 +15,7 @@ __all__ = ["D2FADDetector", "D2FADFeatures", "D2FADReferences"]
 
 
 class D2FADFeatures(NamedTuple):
-    """Teacher (strides 4, 8, 16) and student features of images, ``[N, C, h, w]`` per scale."""
+    """Teacher (the distilled scales, ``D2FAD.strides``) and student features of images, ``[N, C, h, w]`` per scale."""
 
     teacher: list[torch.Tensor]
     student: list[torch.Tensor]
@@ -83,7 +83,7 @@ class D2FADDetector(TaskDetector[D2FADFeatures, D2FADReferences]):
     def _maps_and_weights(
         self, encoded: D2FADFeatures, references: D2FADReferences, size: tuple[int, int]
     ) -> tuple[torch.Tensor, list[torch.Tensor]]:
-        expected = tuple(s * 4 for s in references.features[0].shape[-2:])
+        expected = tuple(s * self.model.strides[0] for s in references.features[0].shape[-2:])
         if tuple(size) != expected:
             raise ValueError(f"query size {tuple(size)} differs from the support size {expected}")
         weights = self.weights(encoded, references)

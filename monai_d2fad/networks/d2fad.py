@@ -10,9 +10,9 @@ import torch
 from monai.utils import look_up_option
 from torch import nn
 
-from monai_d2fad.networks.decoder import decoder_for, default_student_output
+from monai_d2fad.networks.decoder import decoder_for, default_levels, default_student_output
 from monai_d2fad.networks.learn_to_weight import build_l2w
-from monai_d2fad.networks.teachers import build_teacher
+from monai_d2fad.networks.teachers import STRIDES, build_teacher
 from monai_d2fad.scoring import IMAGE_SCORES, MAP_COMBINE, anomaly_map, image_score, support_distance
 
 __all__ = ["D2FAD", "D2FADOutput"]
@@ -20,7 +20,7 @@ __all__ = ["D2FAD", "D2FADOutput"]
 
 @dataclass
 class D2FADOutput:
-    """What the losses need, per scale (strides 4, 8, 16).
+    """What the losses need, per distilled scale (strides 4, 8, 16; or 8, 16, 32 with ``levels="deep"``).
 
     Attributes:
         teacher_query: teacher features of the queries, ``[B, C, H, W]``.
@@ -52,6 +52,9 @@ class D2FAD(nn.Module):
         student_output: how the student's stages end: ``relu`` (RD4AD, for the non-negative ResNet features) or
             ``linear`` (for signed features such as EfficientNet-Lite's); default per teacher.
         l2w_similarity: ``cosine`` with a learned temperature (default) or ``dot`` (Eq. 4); see ``learn_to_weight``.
+        levels: which teacher features the student rebuilds: ``shallow`` (strides 4, 8, 16 from the stride-32
+            stage: the paper's WRN50-2 layer1-3 from layer4) or ``deep`` (strides 8, 16, 32 from the teacher's head:
+            EfficientNet-Lite's 1x1 head); default per teacher (``decoder.default_levels``).
     """
 
     def __init__(
@@ -65,14 +68,17 @@ class D2FAD(nn.Module):
         image_score: str = "mean",
         student_output: str | None = None,
         l2w_similarity: str = "cosine",
+        levels: str | None = None,
     ):
         super().__init__()
         look_up_option(map_combine, MAP_COMBINE)
         look_up_option(image_score, IMAGE_SCORES)
         student_output = student_output or default_student_output(teacher)
+        levels = levels or default_levels(teacher)
         self.teacher = build_teacher(teacher, teacher_weights, teacher_normalize)
-        self.student = decoder_for(teacher, self.teacher.channels, student_output)
-        self.l2w = build_l2w(l2w, self.teacher.channels[:3], l2w_similarity)
+        channels, head = self.teacher.channels, self.teacher.head_channels
+        self.student = decoder_for(teacher, channels, student_output, levels, head)
+        self.l2w = build_l2w(l2w, channels[:3] if levels == "shallow" else channels[1:], l2w_similarity)
         self.config = {
             "teacher": teacher,
             "teacher_weights": None if teacher_weights is None else str(teacher_weights),
@@ -83,13 +89,27 @@ class D2FAD(nn.Module):
             "image_score": image_score,
             "student_output": student_output,
             "l2w_similarity": l2w_similarity,
+            "levels": levels,
         }
 
+    @property
+    def strides(self) -> tuple[int, ...]:
+        """The strides of the distilled scales."""
+        return STRIDES[:3] if self.config["levels"] == "shallow" else STRIDES[1:]
+
+    def split_levels(self, feats: Sequence[torch.Tensor]) -> tuple[list[torch.Tensor], torch.Tensor]:
+        """The distilled scales and the student's input from the teacher's four features (strides 4-32), of images
+        ``[N, C, h, w]`` or of their references ``[B, K, C, h, w]``."""
+        if self.config["levels"] == "shallow":
+            return list(feats[:3]), feats[3]
+        deepest = feats[3]
+        return list(feats[1:]), self.teacher.head(deepest.flatten(0, -4)).unflatten(0, deepest.shape[:-3])
+
     def encode(self, images: torch.Tensor) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
-        """Teacher features (strides 4, 8, 16) and student features of ``images [N, 3, H, W]`` in [0, 1]."""
+        """Teacher features (the distilled scales) and student features of ``images [N, 3, H, W]`` in [0, 1]."""
         _check_images(images, "images")
-        feats = self.teacher(images)
-        return feats[:3], self.student(feats[-1])
+        teacher, deepest = self.split_levels(self.teacher(images))
+        return teacher, self.student(deepest)
 
     def forward(
         self, query: torch.Tensor | Sequence[torch.Tensor], support: torch.Tensor | Sequence[torch.Tensor]
@@ -111,8 +131,9 @@ class D2FAD(nn.Module):
             teacher_query = [f[:b] for f in teacher]
         else:
             b, k = support[-1].shape[:2]
-            teacher_query = list(query[:3])
-            student = self.student(torch.cat([query[-1], support[-1].flatten(0, 1)]))
+            teacher_query, query_deepest = self.split_levels(query)
+            support_deepest = self.split_levels(support)[1]
+            student = self.student(torch.cat([query_deepest, support_deepest.flatten(0, 1)]))
         student_support = [f[b:].unflatten(0, (b, k)) for f in student]
         student_query = [f[:b] for f in student]
         return D2FADOutput(

@@ -12,7 +12,16 @@ import torch
 from monai.utils import look_up_option
 from torch import nn
 
-__all__ = ["STUDENT_OUTPUTS", "ReverseDecoder", "UpBasicBlock", "UpBottleneck", "decoder_for", "default_student_output"]
+__all__ = [
+    "LEVELS",
+    "STUDENT_OUTPUTS",
+    "ReverseDecoder",
+    "UpBasicBlock",
+    "UpBottleneck",
+    "decoder_for",
+    "default_levels",
+    "default_student_output",
+]
 
 
 def _deconv2x2(in_ch: int, out_ch: int) -> nn.ConvTranspose2d:
@@ -82,17 +91,19 @@ BLOCKS: dict[str, type[nn.Module]] = {"basic": UpBasicBlock, "bottleneck": UpBot
 
 
 class ReverseDecoder(nn.Module):
-    """Upsample the deepest teacher feature three times, producing one feature map per distilled scale.
+    """Upsample the deepest teacher feature stage by stage, producing one feature map per distilled scale.
 
     Args:
-        in_channels: channels of the teacher's deepest feature (stride 32).
-        out_channels: channels of the teacher's scales, shallow first (strides 4, 8, 16).
+        in_channels: channels of the teacher's deepest feature (stride 32, or a head at stride 32).
+        out_channels: channels of the teacher's scales, shallow first (strides 4, 8, 16; or 8, 16, 32).
         blocks: blocks per decoder stage, deepest stage first.
         block: ``"basic"`` or ``"bottleneck"``.
         mid_channels: bottleneck widths per stage, deepest first (default ``out // 4``).
         output_activation: end each stage with a ReLU (``True``, RD4AD: ResNet features are non-negative) or with
             the linear residual sum (``False``, for teachers whose features are signed, like EfficientNet-Lite's
             linear bottlenecks, which a ReLU output could not reproduce).
+        upsample_first: whether the first stage doubles the resolution (``False`` when the input is at the stride of
+            the deepest distilled scale, as a head is).
     """
 
     def __init__(
@@ -103,6 +114,7 @@ class ReverseDecoder(nn.Module):
         block: str = "basic",
         mid_channels: Sequence[int | None] | None = None,
         output_activation: bool = True,
+        upsample_first: bool = True,
     ):
         super().__init__()
         block_cls = BLOCKS[block]
@@ -111,7 +123,13 @@ class ReverseDecoder(nn.Module):
         ch = in_channels
         for i, (out_ch, mid, n) in enumerate(zip(outs, mids, blocks)):
             stage = [
-                block_cls(out_ch if j else ch, out_ch, mid, up=j == 0, activate=j < n - 1 or output_activation)
+                block_cls(
+                    out_ch if j else ch,
+                    out_ch,
+                    mid,
+                    up=j == 0 and (i > 0 or upsample_first),
+                    activate=j < n - 1 or output_activation,
+                )
                 for j in range(n)
             ]
             self.add_module(f"layer{i + 1}", nn.Sequential(*stage))
@@ -128,6 +146,9 @@ class ReverseDecoder(nn.Module):
 
 
 STUDENT_OUTPUTS = ("relu", "linear")
+# which teacher features the student rebuilds, from what: "shallow" = strides 4, 8, 16 from the stride-32 stage (the
+# paper's WRN50-2 layer1-3 from layer4); "deep" = strides 8, 16, 32 from the teacher's head at stride 32
+LEVELS = ("shallow", "deep")
 
 
 def default_student_output(teacher: str) -> str:
@@ -138,14 +159,35 @@ def default_student_output(teacher: str) -> str:
     return "relu" if teacher in RESNET_SPECS else "linear"
 
 
-def decoder_for(teacher: str, channels: Sequence[int], output: str | None = None) -> ReverseDecoder:
+def default_levels(teacher: str) -> str:
+    """``deep`` for EfficientNet-Lite, ``shallow`` for the others (ResNets: the paper's setting). Lite's strides
+    4-16 are narrow (24-112 channels), and its stride-32 stage compared location by location ranks anomalies far
+    better on the training tasks' ``val`` splits (docs/RESULTS.md, "Which teacher features are distilled")."""
+    from monai_d2fad.networks.teachers import LITE_SPECS
+
+    return "deep" if teacher in LITE_SPECS else "shallow"
+
+
+def decoder_for(
+    teacher: str,
+    channels: Sequence[int],
+    output: str | None = None,
+    levels: str = "shallow",
+    head_channels: int = 0,
+) -> ReverseDecoder:
     """The student that mirrors ``teacher`` whose features have ``channels`` (strides 4, 8, 16, 32).
 
     ``output``: ``relu`` or ``linear`` end of each stage (see ``ReverseDecoder``); default per teacher.
+    ``levels``: ``shallow`` (strides 4-16 from stride 32) or ``deep`` (strides 8-32 from the teacher's head of
+    ``head_channels``; EfficientNet-Lite teachers), see ``LEVELS``.
     """
     from monai_d2fad.networks.resnet import RESNET_SPECS, Bottleneck
 
     relu = look_up_option(output or default_student_output(teacher), STUDENT_OUTPUTS) == "relu"
+    if look_up_option(levels, LEVELS) == "deep":
+        if not head_channels:
+            raise ValueError(f"levels='deep' needs a teacher with a head after its stride-32 stage; {teacher} has none")
+        return ReverseDecoder(head_channels, list(channels[1:]), (2, 2, 2), "basic", None, relu, upsample_first=False)
     outs = list(channels[:3])
     if teacher in RESNET_SPECS:
         block, layers, width = RESNET_SPECS[teacher]

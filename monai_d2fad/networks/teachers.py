@@ -1,8 +1,9 @@
 """Frozen ImageNet teachers: multi-scale features for distillation, each owning its input normalisation.
 
-Every teacher takes RGB in [0, 1] and returns four feature maps at strides 4, 8, 16 and 32; the first three are the
-distillation targets and the last feeds the student decoder. An unfrozen instance of the same class (random
-weights, trainable, batch norm following ``train()``) is a student that mirrors its teacher (DCAM, STFPM).
+Every teacher takes RGB in [0, 1] and returns four feature maps at strides 4, 8, 16 and 32; D²4FAD distils the
+first three from the last (``levels="shallow"``), or the last three from the teacher's ``head`` (``"deep"``). An
+unfrozen instance of the same class (random weights, trainable, batch norm following ``train()``) is a student that
+mirrors its teacher (DCAM, STFPM).
 """
 
 from __future__ import annotations
@@ -109,6 +110,8 @@ class Teacher(nn.Module):
     """
 
     channels: tuple[int, int, int, int]
+    # channels of ``head``'s output; 0: the teacher has no head beyond its stride-32 stage (ResNets)
+    head_channels: int = 0
 
     def __init__(self, normalize: str):
         super().__init__()
@@ -144,6 +147,11 @@ class Teacher(nn.Module):
 
     def features(self, x: torch.Tensor) -> list[torch.Tensor]:
         raise NotImplementedError
+
+    def head(self, deepest: torch.Tensor) -> torch.Tensor:
+        """The teacher's last embedding before pooling, from its stride-32 feature (the input of D²4FAD's student
+        with ``levels="deep"``; without gradients once frozen)."""
+        raise ValueError(f"{type(self).__name__} has no head beyond its stride-32 stage")
 
     def token_layers(self, x: torch.Tensor) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
         """The two-student model's view of a CNN (docs/methods/TWO_STUDENTS.md): the four stage maps as patch-token
@@ -190,6 +198,7 @@ class EfficientNetLiteTeacher(Teacher):
             if hasattr(module, "_swish"):
                 module._swish = nn.ReLU6()
         self.channels = spec.channels
+        self.head_channels = self.net._conv_head.out_channels
 
     def features(self, x: torch.Tensor) -> list[torch.Tensor]:
         net = self.net
@@ -200,6 +209,12 @@ class EfficientNetLiteTeacher(Teacher):
             if i in self.feature_stages:
                 feats.append(x)
         return feats
+
+    def head(self, deepest: torch.Tensor) -> torch.Tensor:
+        """The 1x1 convolution head (1280 channels) on the stride-32 feature, before the classifier's pooling."""
+        net = self.net
+        with torch.set_grad_enabled(torch.is_grad_enabled() and not self.frozen):
+            return net._swish(net._bn1(net._conv_head(deepest)))
 
     def classify(self, x: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():

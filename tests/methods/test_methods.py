@@ -71,6 +71,18 @@ def test_d2fad_detector_scores_kept_references_as_a_fitted_state(tiny_model, ima
     assert float(detection.weights.sum()) == pytest.approx(1.0, abs=1e-5)
 
 
+@pytest.mark.parametrize("levels", ["shallow", "deep"])
+def test_d2fad_detector_scores_at_the_image_size_whatever_the_levels(images, levels):
+    from monai_d2fad.networks import D2FAD
+
+    detector = D2FADDetector(D2FAD("efficientnet_lite0", teacher_weights=None, levels=levels).eval())
+    references = detector.fit(images[:2])
+    detection = detector.detect(detector.encode(images[2:]), references, SIZE)
+    assert detection.maps.shape == (1, 1, *SIZE) and torch.isfinite(detection.scores).all()
+    with pytest.raises(ValueError, match="differs from the support size"):
+        detector.detect(detector.encode(torch.rand(1, 3, 96, 96)), references, (96, 96))
+
+
 def test_d2fad_global_weight_adds_the_image_level_discrepancy(tiny_model, images):
     model = tiny_model()
     plain, extended = D2FADDetector(model), D2FADDetector(model, global_weight=2.0)

@@ -14,6 +14,29 @@ def test_forward_returns_what_the_losses_need(tiny_model):
     assert out.aggregate == "feature"
 
 
+@pytest.mark.parametrize("levels", ["shallow", "deep"])
+def test_levels_from_images_and_from_cached_teacher_features_agree(levels):
+    """Which teacher features are distilled: the same whether the teacher runs or its cached features are given
+    (``deep`` computes the Lite head from the cached stride-32 feature)."""
+    model = D2FAD("efficientnet_lite0", teacher_weights=None, levels=levels).eval()
+    query, support = torch.rand(2, 3, 64, 64), torch.rand(2, 3, 3, 64, 64)
+    strides = {"shallow": [16, 8, 4], "deep": [8, 4, 2]}[levels]  # 64 px: strides 4-16 or 8-32
+    with torch.no_grad():
+        out = model(query, support)
+        feats = model.teacher(torch.cat([query, support.flatten(0, 1)]))
+        cached = model([f[:2] for f in feats], [f[2:].unflatten(0, (2, 3)) for f in feats])
+    assert [f.shape[-1] for f in out.teacher_query] == strides == [f.shape[-1] for f in out.student_query]
+    for a, b in zip(out.student_query + out.student_support, cached.student_query + cached.student_support):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+
+
+def test_default_levels_per_teacher():
+    assert D2FAD("efficientnet_lite0", teacher_weights=None).config["levels"] == "deep"
+    assert D2FAD("resnet18", teacher_weights=None).config["levels"] == "shallow"  # the paper's, for ResNets
+    with pytest.raises(ValueError, match="head"):
+        D2FAD("resnet18", teacher_weights=None, levels="deep")
+
+
 def test_teacher_frozen_after_model_train():
     model = D2FAD("resnet18", teacher_weights=None).train()
     assert not model.teacher.training and model.student.training

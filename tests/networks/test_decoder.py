@@ -31,3 +31,19 @@ def test_linear_output_is_signed_like_lite_features_and_relu_output_is_not():
     assert all((f < 0).any() for f in linear)
     assert all((f >= 0).all() for f in relu)
     assert decoder_for("resnet18", build_teacher("resnet18", weights=None).channels).layer1[-1].activate
+
+
+def test_deep_levels_rebuild_strides_8_to_32_from_the_lite_head():
+    teacher = build_teacher("efficientnet_lite0", weights=None)
+    feats = teacher(torch.rand(2, 3, 64, 64))
+    head = teacher.head(feats[-1])
+    assert head.shape == (2, teacher.head_channels, 2, 2) and not head.requires_grad
+    out = decoder_for("efficientnet_lite0", teacher.channels, levels="deep", head_channels=teacher.head_channels)(head)
+    assert [o.shape for o in out] == [f.shape for f in feats[1:]]
+
+
+def test_deep_levels_need_a_head():
+    with pytest.raises(ValueError, match="resnet18 has none"):
+        decoder_for("resnet18", build_teacher("resnet18", weights=None).channels, levels="deep")
+    with pytest.raises(ValueError, match="no head"):
+        build_teacher("resnet18", weights=None).head(torch.rand(1, 512, 2, 2))
