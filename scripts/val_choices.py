@@ -30,7 +30,7 @@ from monai_d2fad.data import ImageDataset, discover_tasks
 from monai_d2fad.losses import DualDistillationLoss
 from monai_d2fad.metrics import anomaly_metrics
 from monai_d2fad.networks.d2fad import D2FADOutput
-from monai_d2fad.networks.decoder import decoder_for
+from monai_d2fad.networks.decoder import decoder_for, split_levels
 from monai_d2fad.networks.learn_to_weight import build_l2w
 from monai_d2fad.networks.teachers import build_teacher
 from monai_d2fad.scoring import anomaly_map, global_discrepancy, image_score, support_distance
@@ -57,12 +57,14 @@ def teacher_features(data_dir: str, cache: str, teacher_name: str = "efficientne
 
 def distilled(data: dict, teacher: str, levels: str) -> tuple[dict, int]:
     """The cached teacher features as D²4FAD's ``levels`` uses them, three distilled scales then the student's input
-    (``D2FAD.split_levels``), and the head's channels (0 for ``shallow``)."""
+    (``decoder.split_levels``), and the head's channels (0 for ``shallow``)."""
     if levels == "shallow":
         return data, 0
-    net = build_teacher(teacher)
+    net, levels_data = build_teacher(teacher), {}
     with torch.no_grad():
-        levels_data = {k: {**v, "feats": [*v["feats"][1:], net.head(v["feats"][3])]} for k, v in data.items()}
+        for key, value in data.items():
+            scales, student_input = split_levels(net, value["feats"], levels)
+            levels_data[key] = {**value, "feats": [*scales, student_input]}
     return levels_data, net.head_channels
 
 

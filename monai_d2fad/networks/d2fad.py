@@ -10,7 +10,7 @@ import torch
 from monai.utils import look_up_option
 from torch import nn
 
-from monai_d2fad.networks.decoder import decoder_for, default_levels, default_student_output
+from monai_d2fad.networks.decoder import DISTILLED, decoder_for, default_levels, default_student_output, split_levels
 from monai_d2fad.networks.learn_to_weight import build_l2w
 from monai_d2fad.networks.teachers import STRIDES, build_teacher
 from monai_d2fad.scoring import IMAGE_SCORES, MAP_COMBINE, anomaly_map, image_score, support_distance
@@ -78,7 +78,7 @@ class D2FAD(nn.Module):
         self.teacher = build_teacher(teacher, teacher_weights, teacher_normalize)
         channels, head = self.teacher.channels, self.teacher.head_channels
         self.student = decoder_for(teacher, channels, student_output, levels, head)
-        self.l2w = build_l2w(l2w, channels[:3] if levels == "shallow" else channels[1:], l2w_similarity)
+        self.l2w = build_l2w(l2w, channels[DISTILLED[levels]], l2w_similarity)
         self.config = {
             "teacher": teacher,
             "teacher_weights": None if teacher_weights is None else str(teacher_weights),
@@ -95,15 +95,11 @@ class D2FAD(nn.Module):
     @property
     def strides(self) -> tuple[int, ...]:
         """The strides of the distilled scales."""
-        return STRIDES[:3] if self.config["levels"] == "shallow" else STRIDES[1:]
+        return STRIDES[DISTILLED[self.config["levels"]]]
 
     def split_levels(self, feats: Sequence[torch.Tensor]) -> tuple[list[torch.Tensor], torch.Tensor]:
-        """The distilled scales and the student's input from the teacher's four features (strides 4-32), of images
-        ``[N, C, h, w]`` or of their references ``[B, K, C, h, w]``."""
-        if self.config["levels"] == "shallow":
-            return list(feats[:3]), feats[3]
-        deepest = feats[3]
-        return list(feats[1:]), self.teacher.head(deepest.flatten(0, -4)).unflatten(0, deepest.shape[:-3])
+        """The distilled scales and the student's input (``decoder.split_levels``) from the teacher's four features."""
+        return split_levels(self.teacher, feats, self.config["levels"])
 
     def encode(self, images: torch.Tensor) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
         """Teacher features (the distilled scales) and student features of ``images [N, 3, H, W]`` in [0, 1]."""

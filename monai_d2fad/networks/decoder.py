@@ -7,12 +7,17 @@ directly with the teacher's deepest feature as in the official D²4FAD code (no 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import torch
 from monai.utils import look_up_option
 from torch import nn
 
+if TYPE_CHECKING:
+    from monai_d2fad.networks.teachers import Teacher
+
 __all__ = [
+    "DISTILLED",
     "LEVELS",
     "STUDENT_OUTPUTS",
     "ReverseDecoder",
@@ -21,6 +26,7 @@ __all__ = [
     "decoder_for",
     "default_levels",
     "default_student_output",
+    "split_levels",
 ]
 
 
@@ -146,9 +152,23 @@ class ReverseDecoder(nn.Module):
 
 
 STUDENT_OUTPUTS = ("relu", "linear")
-# which teacher features the student rebuilds, from what: "shallow" = strides 4, 8, 16 from the stride-32 stage (the
-# paper's WRN50-2 layer1-3 from layer4); "deep" = strides 8, 16, 32 from the teacher's head at stride 32
-LEVELS = ("shallow", "deep")
+# which of the teacher's four features (strides 4-32) the student rebuilds, and from what: "shallow" = strides 4, 8,
+# 16 from the stride-32 stage (the paper's WRN50-2 layer1-3 from layer4); "deep" = strides 8, 16, 32 from the
+# teacher's head at stride 32
+DISTILLED = {"shallow": slice(0, 3), "deep": slice(1, 4)}
+LEVELS = tuple(DISTILLED)
+
+
+def split_levels(
+    teacher: Teacher, feats: Sequence[torch.Tensor], levels: str
+) -> tuple[list[torch.Tensor], torch.Tensor]:
+    """The distilled scales and the student's input from ``teacher``'s four features (strides 4-32), of images
+    ``[N, C, h, w]`` or of their references ``[B, K, C, h, w]``."""
+    distilled = list(feats[DISTILLED[look_up_option(levels, LEVELS)]])
+    deepest = feats[3]
+    if levels == "shallow":
+        return distilled, deepest
+    return distilled, teacher.head(deepest.flatten(0, -4)).unflatten(0, deepest.shape[:-3])
 
 
 def default_student_output(teacher: str) -> str:
@@ -187,8 +207,9 @@ def decoder_for(
     if look_up_option(levels, LEVELS) == "deep":
         if not head_channels:
             raise ValueError(f"levels='deep' needs a teacher with a head after its stride-32 stage; {teacher} has none")
-        return ReverseDecoder(head_channels, list(channels[1:]), (2, 2, 2), "basic", None, relu, upsample_first=False)
-    outs = list(channels[:3])
+        outs = list(channels[DISTILLED["deep"]])
+        return ReverseDecoder(head_channels, outs, (2, 2, 2), "basic", None, relu, upsample_first=False)
+    outs = list(channels[DISTILLED["shallow"]])
     if teacher in RESNET_SPECS:
         block, layers, width = RESNET_SPECS[teacher]
         if block is Bottleneck:
