@@ -50,7 +50,7 @@ CHECKPOINT_FORMAT = "monai_d2fad.checkpoint/1"
 MODEL_CLASSES = {"d2fad": D2FAD, "dcam": DCAM, "two_students": TwoStudents, "pdd": PDD}
 MODEL_KINDS = tuple(MODEL_CLASSES)
 # settings that checkpoints written before they existed were trained with
-LEGACY_CONFIG = {"student_output": "relu", "l2w_similarity": "dot", "levels": "shallow"}
+LEGACY_CONFIG = {"student_output": "relu", "l2w_similarity": "dot", "levels": "shallow", "global_weight": 0.0}
 
 
 def teacher_fingerprint(model: nn.Module) -> str:

@@ -20,6 +20,12 @@ __all__ = ["COMMANDS", "main"]
 COMMANDS = {
     "train": ("monai_d2fad.bundle_runs", "add_train_arguments", "train", "train D²4FAD with the MONAI Bundle"),
     "evaluate": ("monai_d2fad.bundle_runs", "add_evaluate_arguments", "evaluate", "evaluate a bundle checkpoint"),
+    "global-weight": (
+        "monai_d2fad.global_weight",
+        "add_arguments",
+        "run",
+        "choose the global extension's weight on val",
+    ),
     "register": ("monai_d2fad.task_package", "add_arguments", "run", "freeze a model and K references into a task"),
     "predict": ("monai_d2fad.predict", "add_arguments", "run", "score images, folders, series or volumes"),
     "export": ("monai_d2fad.export", "add_arguments", "run", "export a task to TorchScript or ONNX"),

@@ -181,6 +181,8 @@ def save_task_package(package: RegisteredTask, path: str, overwrite: bool = Fals
         references = package.detector.references
         content["package"]["features"] = [f.cpu() for f in references.features]
         content["package"]["keys"] = [k.cpu() for k in references.keys]
+        if package.detector.global_weight:  # the extension's image-level term compares teacher features
+            content["package"]["teacher"] = [t.cpu() for t in references.teacher]
     with atomic_write(path) as f:
         torch.save(content, f)
     return path
@@ -204,7 +206,7 @@ def _package_from(
     model = model_from_checkpoint(content, teacher_weights, source).to(device)
     detector = task_detector(model)
     if isinstance(detector, D2FADDetector):
-        detector.set_references(D2FADReferences(info["features"], info["keys"]))
+        detector.set_references(D2FADReferences(info["features"], info["keys"], info.get("teacher")))
     return RegisteredTask(detector, info["modality"], int(info["image_size"]), threshold, list(info["support_files"]))
 
 

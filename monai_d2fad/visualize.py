@@ -135,11 +135,11 @@ def heatmap_name(path: str, slice_index: int | None, root: str) -> str:
     return os.path.join(rel, f"slice{slice_index:04d}.png") if slice_index is not None else f"{rel}.png"
 
 
-def episode_strip(batch: dict) -> tuple[torch.Tensor, list[None]]:
+def episode_strip(batch: dict) -> torch.Tensor:
     """Query and its K supports side by side, ``[B, 3, S, (K + 1) S]``, for TensorBoard (``TensorBoardEpisodes``).
 
     With cached teacher features the episode's images are under ``query_image`` and ``support_image``.
     """
     query, support = batch.get("query_image", batch["query"]), batch.get("support_image", batch["support"])
     images = torch.cat([query.unsqueeze(1), support], dim=1)  # [B, K+1, 3, S, S]
-    return torch.cat(images.unbind(1), dim=-1), [None]
+    return torch.cat(images.unbind(1), dim=-1)

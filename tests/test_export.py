@@ -6,15 +6,12 @@ from monai_d2fad.export import main as export_main
 from monai_d2fad.inference import FewShotDetector
 
 
-@pytest.fixture
-def detector(tiny_model):
-    return FewShotDetector(tiny_model()).set_support(torch.rand(3, 3, 64, 64))
-
-
 @pytest.mark.parametrize("fmt", ["torchscript", "onnx"])
 @pytest.mark.parametrize("baked", [True, False])
-def test_export_matches_eager(tmp_path, detector, fmt, baked):
+@pytest.mark.parametrize("global_weight", [0.0, 2.0])  # the paper's D²4FAD; with this project's global extension
+def test_export_matches_eager(tmp_path, tiny_model, fmt, baked, global_weight):
     """TorchScript (loaded back with torch.jit) and ONNX (run in onnxruntime) on a batch size not seen at export."""
+    detector = FewShotDetector(tiny_model(global_weight=global_weight)).set_support(torch.rand(3, 3, 64, 64))
     if fmt == "onnx":
         pytest.importorskip("onnxruntime")
         pytest.importorskip("onnxscript")

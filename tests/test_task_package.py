@@ -53,3 +53,22 @@ def test_judge_is_the_detectors_score_and_the_packages_threshold(task_package_fi
     judged = package.judge(images, maps)
     assert torch.allclose(judged.scores, scores) and torch.equal(judged.anomalous, scores >= 0.5)
     assert judged.overlays.shape == (3, 3, 64, 64) and package.judge(images, maps, overlays=False).overlays is None
+
+
+def test_a_package_of_a_model_with_the_global_extension_keeps_its_teacher_references(tmp_path, references):
+    from monai_d2fad.checkpoint import save_checkpoint
+    from monai_d2fad.networks import D2FAD
+
+    teacher = tmp_path / "teacher.pth"
+    torch.save(D2FAD("resnet18", teacher_weights=None).teacher.net.state_dict(), teacher)
+    model = D2FAD("resnet18", teacher_weights=str(teacher), global_weight=2.0)
+    checkpoint = save_checkpoint(model, tmp_path / "global.pt")
+    args = ["--checkpoint", checkpoint, "--support", references, "--image_size", "64"]
+    package = load_task_package(main([*args, "--output", str(tmp_path / "g.task.pt")]))
+    assert package.detector.global_weight == 2.0 and package.detector.references.teacher is not None
+    images = torch.stack([load_image(p, image_size=64) for p in support_paths(references)])
+    fresh = FewShotDetector(load_checkpoint(checkpoint)).set_support(images)
+    query = torch.rand(2, 3, 64, 64)
+    assert torch.allclose(package.detector.score(query)[0], fresh.score(query)[0], atol=1e-6)
+    plain = FewShotDetector(load_checkpoint(checkpoint), global_weight=0.0).set_support(images)
+    assert bool((fresh.score(query)[0] > plain.score(query)[0]).all())  # the image-level term is in the scores

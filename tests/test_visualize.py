@@ -19,8 +19,8 @@ def test_overlay_uses_one_range_for_all_images():
 
 def test_episode_strip():
     batch = {"query": torch.rand(2, 3, 8, 8), "support": torch.rand(2, 3, 3, 8, 8)}
-    strip, labels = episode_strip(batch)
-    assert strip.shape == (2, 3, 8, 32) and labels == [None]
+    strip = episode_strip(batch)
+    assert strip.shape == (2, 3, 8, 32)
     assert torch.equal(strip[:, :, :, :8], batch["query"])
 
 

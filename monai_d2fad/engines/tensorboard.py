@@ -39,7 +39,7 @@ class TensorBoardEpisodes(_EpochImage):
     tag = "train/episode"
 
     def write(self, engine: Engine, step: int) -> None:
-        strip = episode_strip(engine.state.batch)[0][0]
+        strip = episode_strip(engine.state.batch)[0]
         self.writer.add_image(self.tag, strip.clamp(0, 1), step)
 
 

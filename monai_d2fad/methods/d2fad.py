@@ -24,8 +24,8 @@ class D2FADFeatures(NamedTuple):
 @dataclass
 class D2FADReferences:
     """K encoded normal references, per scale: student features ``[1, K, C, h, w]`` (a batch axis of 1, shared by
-    every query), learn-to-weight keys, and teacher features ``[K, C, h, w]`` (for the global extension; None in a
-    task package, which keeps only what the paper's score needs)."""
+    every query), learn-to-weight keys, and teacher features ``[K, C, h, w]`` (for the global extension; a task
+    package keeps them only when its model uses the extension)."""
 
     features: list[torch.Tensor]
     keys: list[torch.Tensor]
@@ -43,16 +43,16 @@ class D2FADDetector(TaskDetector[D2FADFeatures, D2FADReferences]):
     Args:
         model: a trained ``D2FAD``; it is put in eval mode.
         image_score: override the model's ``mean``/``max`` image score.
-        global_weight: this project's extension, not the paper's method: add ``global_weight`` times the
-            image-level discrepancy of the teacher's features (``scoring.global_discrepancy``) to the map's score.
-            0 (default) is the paper's D²4FAD. The protocol chooses it on the training tasks' ``val`` splits.
+        global_weight: override the model's weight of this project's extension (``D2FAD``'s ``global_weight``; 0 is
+            the paper's D²4FAD): ``global_weight`` times the image-level discrepancy of the teacher's features
+            (``scoring.global_discrepancy``) is added to every location of the maps, and so to the image score.
     """
 
-    def __init__(self, model: D2FAD, image_score: str | None = None, global_weight: float = 0.0):
+    def __init__(self, model: D2FAD, image_score: str | None = None, global_weight: float | None = None):
         super().__init__()
         self.model = model.eval()
         self.image_score = image_score or model.config["image_score"]
-        self.global_weight = float(global_weight)
+        self.global_weight = float(model.config["global_weight"] if global_weight is None else global_weight)
         self.num_scales, self.has_teacher = 0, False
 
     @property
@@ -77,7 +77,8 @@ class D2FADDetector(TaskDetector[D2FADFeatures, D2FADReferences]):
         return [l2w.weights(i, q, k) for i, (q, k) in enumerate(zip(encoded.student, references.keys))]
 
     def maps(self, encoded: D2FADFeatures, references: D2FADReferences, size: tuple[int, int]) -> torch.Tensor:
-        """Anomaly maps ``[B, 1, H, W]`` (the paper's Eq. 5 discrepancy, upsampled, combined over scales, blurred)."""
+        """Anomaly maps ``[B, 1, H, W]`` (the paper's Eq. 5 discrepancy, upsampled, combined over scales, blurred;
+        raised everywhere by the weighted image-level discrepancy with the global extension)."""
         return self._maps_and_weights(encoded, references, size)[0]
 
     def _maps_and_weights(
@@ -87,7 +88,10 @@ class D2FADDetector(TaskDetector[D2FADFeatures, D2FADReferences]):
         if tuple(size) != expected:
             raise ValueError(f"query size {tuple(size)} differs from the support size {expected}")
         weights = self.weights(encoded, references)
-        return self.model.anomaly_map(encoded.student, references.features, weights, size), weights
+        maps = self.model.anomaly_map(encoded.student, references.features, weights, size)
+        if self.global_weight:
+            maps = maps + self.global_weight * self.global_score(encoded, references).view(-1, 1, 1, 1)
+        return maps, weights
 
     def global_score(self, encoded: D2FADFeatures, references: D2FADReferences) -> torch.Tensor:
         """The image-level discrepancy ``[B]`` of the global extension (``scoring.global_discrepancy``)."""
@@ -97,10 +101,7 @@ class D2FADDetector(TaskDetector[D2FADFeatures, D2FADReferences]):
 
     def detect(self, encoded: D2FADFeatures, references: D2FADReferences, size: tuple[int, int]) -> Detection:
         maps, weights = self._maps_and_weights(encoded, references, size)
-        scores = image_score(maps, self.image_score)
-        if self.global_weight:
-            scores = scores + self.global_weight * self.global_score(encoded, references)
-        return Detection(scores, maps, torch.stack(weights).mean(0))
+        return Detection(image_score(maps, self.image_score), maps, torch.stack(weights).mean(0))
 
     def set_support(self, support: torch.Tensor) -> D2FADDetector:
         """Encode and keep the normal references ``[K, 3, H, W]`` of the one task this detector scores."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -55,6 +56,11 @@ class D2FAD(nn.Module):
         levels: which teacher features the student rebuilds: ``shallow`` (strides 4, 8, 16 from the stride-32
             stage: the paper's WRN50-2 layer1-3 from layer4) or ``deep`` (strides 8, 16, 32 from the teacher's head:
             EfficientNet-Lite's 1x1 head); default per teacher (``decoder.default_levels``).
+        global_weight: this project's extension, not the paper's method (0, the default, is D²4FAD): the weight of
+            the image-level discrepancy of the teacher's features to the nearest reference
+            (``scoring.global_discrepancy``), added to every location of the anomaly map, so that the image score
+            rises by ``global_weight`` times it. Chosen on the training tasks' ``val`` splits
+            (``monai-d2fad global-weight``); the checkpoint keeps it, so every app scores with it.
     """
 
     def __init__(
@@ -69,8 +75,11 @@ class D2FAD(nn.Module):
         student_output: str | None = None,
         l2w_similarity: str = "cosine",
         levels: str | None = None,
+        global_weight: float = 0.0,
     ):
         super().__init__()
+        if not math.isfinite(global_weight) or global_weight < 0:
+            raise ValueError(f"global_weight must be a finite number >= 0, got {global_weight}")
         look_up_option(map_combine, MAP_COMBINE)
         look_up_option(image_score, IMAGE_SCORES)
         student_output = student_output or default_student_output(teacher)
@@ -90,6 +99,7 @@ class D2FAD(nn.Module):
             "student_output": student_output,
             "l2w_similarity": l2w_similarity,
             "levels": levels,
+            "global_weight": float(global_weight),
         }
 
     @property

@@ -89,6 +89,10 @@ def test_d2fad_global_weight_adds_the_image_level_discrepancy(tiny_model, images
     encoded, references = plain.encode(images[:2]), plain.fit(images[:1])
     expected = plain.detect(encoded, references, SIZE).scores + 2.0 * plain.global_score(encoded, references)
     assert torch.allclose(extended.detect(encoded, references, SIZE).scores, expected, atol=1e-6)
+    # the term lifts every location of the maps alike, so the maps alone (forward, exports) carry the extension
+    lift = extended.maps(encoded, references, SIZE) - plain.maps(encoded, references, SIZE)
+    assert torch.allclose(lift, 2.0 * plain.global_score(encoded, references).view(-1, 1, 1, 1).expand_as(lift))
+    assert D2FADDetector(tiny_model(global_weight=2.0)).global_weight == 2.0  # the model's own weight by default
     image_level = plain.global_score(encoded, references)
     assert float(image_level[0]) == pytest.approx(0.0, abs=1e-5) and float(image_level[1]) > 1e-3  # [0] is the ref
     with pytest.raises(ValueError, match="no teacher features"):
