@@ -10,6 +10,12 @@ image size on its card, then every task's ``test`` split is scored against the p
 training curves (from the run's TensorBoard logs) go to the bundle's ``docs/training_curves.png``. These
 tasks' normals were seen in training, so the numbers say how the shipped model does on its own tasks; RESULTS.md
 holds the leave-one-task-out numbers (tasks never seen).
+
+``--evaluate_only`` measures ``--checkpoint`` the same way without shipping it, e.g. the shipped model with this
+project's global extension (``monai-d2fad global-weight``, its weight chosen on the four tasks' ``val`` splits):
+
+    python scripts/ship_bundle_model.py --checkpoint runs/global_weight_demo/model_global.pt --evaluate_only \
+        --support_dir runs/medfsad_v5/support_lists --output docs/results/shipped_model_global.json
 """
 
 from __future__ import annotations
@@ -28,6 +34,17 @@ from monai_d2fad.protocol.training import training_scalars
 SHIPPED = os.path.join(os.path.dirname(BUNDLE_CONFIGS), "models", "model.pt")
 
 
+def ship(checkpoint: str, image_size: int, overwrite: bool) -> str:
+    """Write ``checkpoint`` as the bundle's model (with its image size) and its training curves; returns its path."""
+    os.makedirs(os.path.dirname(SHIPPED), exist_ok=True)
+    save_checkpoint(load_checkpoint(checkpoint), SHIPPED, overwrite, image_size=image_size)
+    print(f"wrote {SHIPPED} ({os.path.getsize(SHIPPED) / 1e6:.1f} MB)")
+    run_dir = os.path.dirname(os.path.dirname(os.path.abspath(checkpoint)))  # <output_dir>/models/model.pt
+    curves = os.path.join(os.path.dirname(BUNDLE_CONFIGS), "docs", "training_curves.png")
+    print(f"wrote {training_curves({'shipped': training_scalars(run_dir)}, curves, 'model')}")
+    return SHIPPED
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--checkpoint", required=True, help="the trained model (the best on the tasks' val splits)")
@@ -37,14 +54,10 @@ def main() -> None:
     p.add_argument("--image_size", type=int, default=128, help="the size the model was trained at")
     p.add_argument("--shots", type=int, nargs="+", default=[2, 4, 8])
     p.add_argument("--overwrite", action="store_true", help="replace the bundle's models/model.pt")
+    p.add_argument("--evaluate_only", action="store_true", help="measure --checkpoint as it is; ship nothing")
     args = p.parse_args()
 
-    os.makedirs(os.path.dirname(SHIPPED), exist_ok=True)
-    save_checkpoint(load_checkpoint(args.checkpoint), SHIPPED, args.overwrite, image_size=args.image_size)
-    print(f"wrote {SHIPPED} ({os.path.getsize(SHIPPED) / 1e6:.1f} MB)")
-    run_dir = os.path.dirname(os.path.dirname(os.path.abspath(args.checkpoint)))  # <output_dir>/models/model.pt
-    curves = os.path.join(os.path.dirname(BUNDLE_CONFIGS), "docs", "training_curves.png")
-    print(f"wrote {training_curves({'shipped': training_scalars(run_dir)}, curves, 'model')}")
+    evaluated = args.checkpoint if args.evaluate_only else ship(args.checkpoint, args.image_size, args.overwrite)
     results = {"checkpoint": args.checkpoint, "support_dir": args.support_dir, "tasks": {}}
     evaluate_args = argparse.ArgumentParser()  # monai-d2fad evaluate's options
     add_evaluate_arguments(evaluate_args)
@@ -52,7 +65,7 @@ def main() -> None:
         for k in args.shots:
             with tempfile.TemporaryDirectory() as out:
                 settings = [f"test_task={task}", f"shots={k}", "support_seeds=5", f"support_dir={args.support_dir}"]
-                paths = ["--output_dir", out, "--dataset_dir", args.data_dir, "--ckpt_path", SHIPPED]
+                paths = ["--output_dir", out, "--dataset_dir", args.data_dir, "--ckpt_path", evaluated]
                 workflow = evaluate(evaluate_args.parse_args([*paths, "--set", *settings, "num_workers=0"]))
                 result = workflow.parser.get_parsed_content("test#evaluator").results
             results["tasks"].setdefault(task, {})[f"{k}-shot"] = result

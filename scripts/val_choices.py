@@ -14,6 +14,7 @@ weight x global).
     python scripts/val_choices.py configs/val_choices/teachers.json   # the defaults with the Lite1 and Lite2 teachers
     python scripts/val_choices.py configs/val_choices/loss_reduction.json   # the official flattened cosine
     python scripts/val_choices.py configs/val_choices/levels.json   # which teacher features are distilled
+    python scripts/val_choices.py configs/val_choices/steps.json   # training length and learning-rate schedule
 """
 
 from __future__ import annotations
@@ -81,6 +82,7 @@ def run(
     teacher="efficientnet_lite0",
     reduction="location",
     levels="shallow",
+    schedule="constant",
 ) -> dict:
     channels = tuple(f.shape[1] for f in next(iter(data.values()))["feats"])
     data, head_channels = distilled(data, teacher, levels)
@@ -92,6 +94,7 @@ def run(
     student = decoder_for(teacher, channels, output, levels, head_channels)
     l2w = build_l2w("dot", tuple(f.shape[1] for f in feats[:3]), sim)
     optimizer = torch.optim.Adam([*student.parameters(), *l2w.parameters()], lr=lr, betas=(0.5, 0.999))
+    decay = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, steps) if schedule == "cosine" else None
     loss_fn, tsd, ssd = DualDistillationLoss(lam=lam, reduction=reduction), [], []
     for _ in range(steps):
         q = torch.randint(0, len(groups), (BATCH,))
@@ -104,6 +107,8 @@ def run(
         optimizer.zero_grad()
         losses["loss"].backward()
         optimizer.step()
+        if decay is not None:
+            decay.step()
         tsd.append(float(losses["tsd"]))
         ssd.append(float(losses["ssd"]))
     student.eval()
@@ -130,7 +135,8 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument(
         "configs",
-        help="JSON list of settings (output, lr, lam, sim, steps, detach, teacher, reduction, levels), or a file "
+        help="JSON list of settings (output, lr, lam, sim, steps, detach, teacher, reduction, levels, "
+        "schedule: constant or cosine), or a file "
         "holding one",
     )
     p.add_argument("--data_dir", default="../shared/data/medfsad")

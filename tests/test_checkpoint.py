@@ -65,13 +65,13 @@ def test_checkpoint_from_before_the_student_output_setting_loads_as_it_was_train
     )
     path = save_checkpoint(model, tmp_path / "old.pt")
     content = torch.load(path, weights_only=True)
-    for key in ("student_output", "l2w_similarity", "levels"):  # as version 0.1.0 wrote it
+    for key in ("student_output", "l2w_similarity", "levels", "global_weight"):  # as version 0.1.0 wrote it
         del content["d2fad"]["config"][key]
     torch.save(content, path)
     with pytest.warns(UserWarning, match="random teacher"):
         loaded = load_checkpoint(path)
     assert loaded.config["student_output"] == "relu" and loaded.config["l2w_similarity"] == "dot"
-    assert loaded.config["levels"] == "shallow"
+    assert loaded.config["levels"] == "shallow" and loaded.config["global_weight"] == 0.0
 
 
 def test_card_records_the_training_image_size(tmp_path, tiny_model):

@@ -11,7 +11,7 @@ import torch
 from monai.utils import look_up_option
 from torch import nn
 
-from monai_d2fad.networks.decoder import DISTILLED, decoder_for, default_levels, default_student_output, split_levels
+from monai_d2fad.networks.decoder import DISTILLED, decoder_for, default_student_output, split_levels
 from monai_d2fad.networks.learn_to_weight import build_l2w
 from monai_d2fad.networks.teachers import STRIDES, build_teacher
 from monai_d2fad.scoring import IMAGE_SCORES, MAP_COMBINE, anomaly_map, image_score, support_distance
@@ -53,9 +53,9 @@ class D2FAD(nn.Module):
         student_output: how the student's stages end: ``relu`` (RD4AD, for the non-negative ResNet features) or
             ``linear`` (for signed features such as EfficientNet-Lite's); default per teacher.
         l2w_similarity: ``cosine`` with a learned temperature (default) or ``dot`` (Eq. 4); see ``learn_to_weight``.
-        levels: which teacher features the student rebuilds: ``shallow`` (strides 4, 8, 16 from the stride-32
-            stage: the paper's WRN50-2 layer1-3 from layer4) or ``deep`` (strides 8, 16, 32 from the teacher's head:
-            EfficientNet-Lite's 1x1 head); default per teacher (``decoder.default_levels``).
+        levels: which teacher features the student rebuilds: ``shallow`` (default; strides 4, 8, 16 from the
+            stride-32 stage: the paper's WRN50-2 layer1-3 from layer4) or ``deep`` (strides 8, 16, 32 from the
+            teacher's head: EfficientNet-Lite's 1x1 head); see ``decoder.DISTILLED``.
         global_weight: this project's extension, not the paper's method (0, the default, is D²4FAD): the weight of
             the image-level discrepancy of the teacher's features to the nearest reference
             (``scoring.global_discrepancy``), added to every location of the anomaly map, so that the image score
@@ -74,7 +74,7 @@ class D2FAD(nn.Module):
         image_score: str = "mean",
         student_output: str | None = None,
         l2w_similarity: str = "cosine",
-        levels: str | None = None,
+        levels: str = "shallow",
         global_weight: float = 0.0,
     ):
         super().__init__()
@@ -83,7 +83,6 @@ class D2FAD(nn.Module):
         look_up_option(map_combine, MAP_COMBINE)
         look_up_option(image_score, IMAGE_SCORES)
         student_output = student_output or default_student_output(teacher)
-        levels = levels or default_levels(teacher)
         self.teacher = build_teacher(teacher, teacher_weights, teacher_normalize)
         channels, head = self.teacher.channels, self.teacher.head_channels
         self.student = decoder_for(teacher, channels, student_output, levels, head)

@@ -24,7 +24,6 @@ __all__ = [
     "UpBasicBlock",
     "UpBottleneck",
     "decoder_for",
-    "default_levels",
     "default_student_output",
     "split_levels",
 ]
@@ -153,8 +152,9 @@ class ReverseDecoder(nn.Module):
 
 STUDENT_OUTPUTS = ("relu", "linear")
 # which of the teacher's four features (strides 4-32) the student rebuilds, and from what: "shallow" = strides 4, 8,
-# 16 from the stride-32 stage (the paper's WRN50-2 layer1-3 from layer4); "deep" = strides 8, 16, 32 from the
-# teacher's head at stride 32
+# 16 from the stride-32 stage (the paper's WRN50-2 layer1-3 from layer4; the default for every teacher: with Lite0
+# it scored higher than "deep" on the held-out tasks' val splits, docs/RESULTS.md); "deep" = strides 8, 16, 32 from
+# the teacher's head at stride 32 (EfficientNet-Lite)
 DISTILLED = {"shallow": slice(0, 3), "deep": slice(1, 4)}
 LEVELS = tuple(DISTILLED)
 
@@ -177,15 +177,6 @@ def default_student_output(teacher: str) -> str:
     from monai_d2fad.networks.resnet import RESNET_SPECS
 
     return "relu" if teacher in RESNET_SPECS else "linear"
-
-
-def default_levels(teacher: str) -> str:
-    """``deep`` for EfficientNet-Lite, ``shallow`` for the others (ResNets: the paper's setting). Lite's strides
-    4-16 are narrow (24-112 channels), and its stride-32 stage compared location by location ranks anomalies far
-    better on the training tasks' ``val`` splits (docs/RESULTS.md, "Which teacher features are distilled")."""
-    from monai_d2fad.networks.teachers import LITE_SPECS
-
-    return "deep" if teacher in LITE_SPECS else "shallow"
 
 
 def decoder_for(

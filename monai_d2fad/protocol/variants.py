@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from monai_d2fad.networks.decoder import LEVELS, default_levels, default_student_output
+from monai_d2fad.networks.decoder import LEVELS, default_student_output
 from monai_d2fad.networks.learn_to_weight import L2W_VARIANTS
 from monai_d2fad.networks.teachers import TEACHERS
 
@@ -24,6 +24,7 @@ ABLATIONS: dict[str, dict[str, dict]] = {
     "student_output": {"linear": {"student_output": "linear"}, "relu": {"student_output": "relu"}},
     "l2w_similarity": {"cosine": {"l2w_similarity": "cosine"}, "dot": {"l2w_similarity": "dot"}},
     "levels": {name: {"levels": name} for name in LEVELS},  # which teacher features are distilled
+    "lr_schedule": {"constant": {"lr_schedule": False}, "cosine": {"lr_schedule": True}},  # the bundle's cosine decay
     "teacher": {name: {"teacher": name} for name in sorted(TEACHERS)},  # Table 4
     "l2w": {name: {"l2w": name} for name in L2W_VARIANTS},  # Table 7
     "image_score": {"mean": {"image_score": "mean"}, "max": {"image_score": "max"}},
@@ -38,14 +39,15 @@ DEFAULTS = {
     "ssd": True,
     "loss_reduction": "location",
     "image_score": "mean",
+    "levels": "shallow",
+    "lr_schedule": False,
 }
 
 
 def _changed(overrides: dict, base: dict) -> dict:
     defaults = dict(DEFAULTS)
-    if "teacher" in base:  # the student's output and levels follow the teacher's features unless set
+    if "teacher" in base:  # the student's output follows the teacher's features unless set
         defaults["student_output"] = default_student_output(base["teacher"])
-        defaults["levels"] = default_levels(base["teacher"])
     return {k: v for k, v in sorted(overrides.items()) if defaults.get(k, base.get(k)) != v}
 
 

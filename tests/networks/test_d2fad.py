@@ -30,9 +30,9 @@ def test_levels_from_images_and_from_cached_teacher_features_agree(levels):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
 
 
-def test_default_levels_per_teacher():
-    assert D2FAD("efficientnet_lite0", teacher_weights=None).config["levels"] == "deep"
-    assert D2FAD("resnet18", teacher_weights=None).config["levels"] == "shallow"  # the paper's, for ResNets
+def test_levels_default_to_the_papers_and_deep_needs_a_head():
+    assert D2FAD("efficientnet_lite0", teacher_weights=None).config["levels"] == "shallow"
+    assert D2FAD("efficientnet_lite0", teacher_weights=None, levels="deep").strides == (8, 16, 32)
     with pytest.raises(ValueError, match="head"):
         D2FAD("resnet18", teacher_weights=None, levels="deep")
 
