@@ -19,11 +19,11 @@ import argparse
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from val_choices import K, teacher_features
+from val_scoring_choices import nearest_distances
 
 from monai_d2fad.metrics import anomaly_metrics
-from monai_d2fad.scoring import cosine_distance
+from monai_d2fad.scoring import cosine_distance, global_discrepancy
 
 STRIDES = (4, 8, 16, 32)
 
@@ -31,12 +31,11 @@ STRIDES = (4, 8, 16, 32)
 def comparisons(query: torch.Tensor, support: torch.Tensor) -> dict[str, torch.Tensor]:
     """Image scores ``[B]`` of ``query [B, C, h, w]`` against ``support [K, C, h, w]``, one per comparison."""
     query, support = query.float(), support.float()
-    location = cosine_distance(query, support.mean(0, keepdim=True)).mean((1, 2))
-    q = F.normalize(query.flatten(2), dim=1)  # [B, C, hw]
-    s = F.normalize(support.transpose(0, 1).flatten(1), dim=0)  # [C, K hw]
-    nearest = (1 - torch.einsum("bcn,cm->bnm", q, s).amax(2)).mean(1)
-    pooled = F.normalize(query.mean((2, 3)), dim=1) @ F.normalize(support.mean((2, 3)), dim=1).T
-    return {"location": location, "nearest": nearest, "global": 1 - pooled.amax(1)}
+    return {
+        "location": cosine_distance(query, support.mean(0, keepdim=True)).mean((1, 2)),
+        "nearest": nearest_distances([query], [support.unsqueeze(0)])[0].mean((1, 2)),
+        "global": global_discrepancy([query], [support]),
+    }
 
 
 def main() -> None:
