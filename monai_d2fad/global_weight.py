@@ -17,7 +17,6 @@ import os
 from monai_d2fad.checkpoint import model_from_checkpoint, read_checkpoint, save_checkpoint, trained_image_size
 from monai_d2fad.data.evaluation import evaluation_sets
 from monai_d2fad.data.tasks import discover_tasks
-from monai_d2fad.methods.d2fad import D2FADDetector
 from monai_d2fad.networks.d2fad import D2FAD
 from monai_d2fad.options import add_output_options, command_main
 from monai_d2fad.outputs import check_overwrite
@@ -38,7 +37,7 @@ def with_global_weight(
         raise ValueError(f"no task {unknown} under {data_dir} (found {sorted(found)})")
     chosen = [found[name] for name in (tasks or sorted(found))]
     sets = evaluation_sets(chosen, "val", shots, seeds, support_dir)
-    weight, means = choose_global_weight(D2FADDetector(model, global_weight=0.0), sets, image_size)
+    weight, means = choose_global_weight(model, sets, image_size)
     model.config["global_weight"] = weight
     return model, means
 

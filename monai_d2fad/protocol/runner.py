@@ -155,7 +155,7 @@ def _global_weight(config: ProtocolConfig, run: TaskCells, model: D2FAD, train_k
     key = f"{run.task.name}/train_{train_k}-shot"
     if key not in chosen:
         sets = evaluation_sets(run.train_tasks, "val", train_k, 1, run.support_dir)
-        weight, means = choose_global_weight(D2FADDetector(model, global_weight=0.0), sets, config.image_size)
+        weight, means = choose_global_weight(model, sets, config.image_size)
         chosen[key] = {"weight": weight, "val_auroc": {str(w): round(v, 2) for w, v in means.items()}}
         logger.info(
             "%s: global weight %s chosen on val (mean AUROC by weight %s)", key, weight, chosen[key]["val_auroc"]

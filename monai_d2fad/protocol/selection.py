@@ -11,6 +11,7 @@ from monai_d2fad.data.evaluation import EvaluationSet
 from monai_d2fad.data.images import ImageDataset
 from monai_d2fad.methods.d2fad import D2FADDetector
 from monai_d2fad.metrics import anomaly_metrics
+from monai_d2fad.networks.d2fad import D2FAD
 from monai_d2fad.reference_sets import fit_sets
 
 __all__ = ["GLOBAL_WEIGHTS", "choose_global_weight"]
@@ -21,7 +22,7 @@ GLOBAL_WEIGHTS = (0.0, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
 
 @torch.inference_mode()
 def choose_global_weight(
-    detector: D2FADDetector,
+    model: D2FAD,
     sets: Sequence[EvaluationSet],
     image_size: int,
     batch_size: int = 32,
@@ -29,11 +30,11 @@ def choose_global_weight(
 ) -> tuple[float, dict[float, float]]:
     """The weight of ``weights`` with the best mean image AUROC over ``sets`` (the training tasks' ``val`` sets).
 
-    Each set's queries are scored once; the map score and the global discrepancy are combined for every candidate
-    afterwards. Returns the chosen weight and the mean AUROC (%) of every candidate; ties go to the smaller weight.
+    Each set's queries are scored once, the paper's map score (whatever ``model``'s own weight) and the global
+    discrepancy apart; they are combined for every candidate afterwards. Returns the chosen weight and the mean
+    AUROC (%) of every candidate; ties go to the smaller weight.
     """
-    if detector.global_weight:
-        raise ValueError("choose the global weight with a detector whose own global_weight is 0")
+    detector = D2FADDetector(model, global_weight=0.0)
     aurocs: dict[float, list[float]] = {w: [] for w in weights}
     states = fit_sets(detector, sets, image_size)
     for s in sets:
