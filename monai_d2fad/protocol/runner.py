@@ -49,7 +49,7 @@ from monai_d2fad.protocol.config import (
 from monai_d2fad.protocol.report import write_report
 from monai_d2fad.protocol.results import ResultsFile
 from monai_d2fad.protocol.selection import choose_global_weight
-from monai_d2fad.protocol.training import train_with_bundle
+from monai_d2fad.protocol.training import initial_network, train_with_bundle
 from monai_d2fad.protocol.variants import training_overrides
 
 __all__ = ["run_protocol"]
@@ -60,7 +60,6 @@ logger = logging.getLogger(__name__)
 def _run_d2fad(config: ProtocolConfig, run: TaskCells, name: str, overrides: dict) -> None:
     """Train (or reuse) the variant ``name`` per group of K and score it; the default model also serves the
     global-score extension, whose weight is chosen on the training tasks' ``val`` splits."""
-    base = {"teacher": config.teacher}
     with_global = name == "D2FAD" and "d2fad_global" in config.methods
     groups = [[k] for k in config.shots] if config.train_shots is None else [list(config.shots)]
     for shots in groups:
@@ -69,20 +68,32 @@ def _run_d2fad(config: ProtocolConfig, run: TaskCells, name: str, overrides: dic
         if not sets and not global_sets:
             continue
         train_k = config.train_shots or shots[0]
-        if config.checkpoint:
-            checkpoint, seconds, train_shots = config.checkpoint, 0.0, {k: "checkpoint" for k in shots}
-        else:
-            checkpoint, seconds = train_with_bundle(
-                _bundle_overrides(config, run, train_k, base, overrides), config.config_file
-            )
-            train_shots = {k: train_k for k in shots}
-        model = load_checkpoint(checkpoint).to(default_device())
+        model, seconds, train_shots = _model(config, run, shots, train_k, overrides)
+        model = model.to(default_device())
         if sets:
             detector = D2FADDetector(model, overrides.get("image_score"), global_weight=0.0)  # the paper's score
             run.evaluate(name, detector, sets, train_shots, seconds, "cross-task")
         if global_sets:
             detector = D2FADDetector(model, global_weight=_global_weight(config, run, model, train_k))
             run.evaluate(GLOBAL_METHOD, detector, global_sets, train_shots, seconds, "cross-task")
+
+
+def _model(
+    config: ProtocolConfig, run: TaskCells, shots: list[int], train_k: int, overrides: dict
+) -> tuple[nn.Module, float, dict]:
+    """The D²4FAD to score for the variant ``overrides``: the given checkpoint, the bundle's network as its training
+    starts (``untrained``) or a trained one (reused when trained before). Also its training time and, per test K,
+    what it was trained with (the ``train_shots`` column)."""
+    base = {"teacher": config.teacher}
+    if overrides.get("untrained"):
+        bundle = _bundle_overrides(config, run, train_k, base, {})
+        return initial_network(bundle, config.config_file), 0.0, dict.fromkeys(shots, "untrained")
+    if config.checkpoint:
+        return load_checkpoint(config.checkpoint), 0.0, dict.fromkeys(shots, "checkpoint")
+    checkpoint, seconds = train_with_bundle(
+        _bundle_overrides(config, run, train_k, base, overrides), config.config_file
+    )
+    return load_checkpoint(checkpoint), seconds, dict.fromkeys(shots, train_k)
 
 
 STUDENT_MODELS = {

@@ -9,10 +9,11 @@ import time
 from pathlib import Path
 
 from monai.bundle import ConfigParser
+from torch import nn
 
 from monai_d2fad.bundle_runs import BUNDLE_CONFIGS
 
-__all__ = ["BUNDLE_TRAIN_CONFIG", "config_literal", "train_with_bundle", "training_scalars"]
+__all__ = ["BUNDLE_TRAIN_CONFIG", "config_literal", "initial_network", "train_with_bundle", "training_scalars"]
 
 logger = logging.getLogger(__name__)
 
@@ -28,18 +29,11 @@ def train_with_bundle(overrides: dict, config_file: str = BUNDLE_TRAIN_CONFIG) -
     does not mean finished). Returns the checkpoint to evaluate (the best on validation, else the final one) and
     the training time in seconds.
     """
-    if not os.path.isfile(config_file):
-        raise FileNotFoundError(
-            f"bundle training config {config_file} not found: pass --config_file (the protocol trains with the "
-            "bundles' configs/train.json under monai_d2fad/bundles/, installed with the package)"
-        )
     ckpt_dir = os.path.join(overrides["output_dir"], "models")
     best, final = os.path.join(ckpt_dir, "model.pt"), os.path.join(ckpt_dir, "model_final.pt")
     record = os.path.join(overrides["output_dir"], "training.json")
     if not os.path.isfile(record):
-        parser = ConfigParser()
-        parser.read_config(config_file)
-        parser.update({k: config_literal(v) for k, v in overrides.items()})
+        parser = _bundle_config(overrides, config_file)
         logger.info("training with %s in %s", config_file, overrides["output_dir"])
         start = time.perf_counter()
         parser.get_parsed_content("fit")
@@ -48,6 +42,26 @@ def train_with_bundle(overrides: dict, config_file: str = BUNDLE_TRAIN_CONFIG) -
     with open(record, encoding="utf-8") as f:
         seconds = json.load(f)["seconds"]
     return (best if os.path.isfile(best) else final), seconds
+
+
+def initial_network(overrides: dict, config_file: str = BUNDLE_TRAIN_CONFIG) -> nn.Module:
+    """The bundle config's ``network_def`` as its training starts (seeded by ``initialize``), never trained: the
+    protocol's ``untrained`` ablation scores it to show what the training adds."""
+    parser = _bundle_config(overrides, config_file)
+    parser.get_parsed_content("initialize")
+    return parser.get_parsed_content("network_def")
+
+
+def _bundle_config(overrides: dict, config_file: str) -> ConfigParser:
+    if not os.path.isfile(config_file):
+        raise FileNotFoundError(
+            f"bundle training config {config_file} not found: pass --config_file (the protocol trains with the "
+            "bundles' configs/train.json under monai_d2fad/bundles/, installed with the package)"
+        )
+    parser = ConfigParser()
+    parser.read_config(config_file)
+    parser.update({k: config_literal(v) for k, v in overrides.items()})
+    return parser
 
 
 def config_literal(value):

@@ -25,6 +25,8 @@ ABLATIONS: dict[str, dict[str, dict]] = {
     "l2w_similarity": {"cosine": {"l2w_similarity": "cosine"}, "dot": {"l2w_similarity": "dot"}},
     "levels": {name: {"levels": name} for name in LEVELS},  # which teacher features are distilled
     "lr_schedule": {"constant": {"lr_schedule": False}, "cosine": {"lr_schedule": True}},  # the bundle's cosine decay
+    # the network as its training starts, scored without training: what distillation adds on a task it never saw
+    "untrained": {"trained": {}, "untrained": {"untrained": True}},
     "teacher": {name: {"teacher": name} for name in sorted(TEACHERS)},  # Table 4
     "l2w": {name: {"l2w": name} for name in L2W_VARIANTS},  # Table 7
     "image_score": {"mean": {"image_score": "mean"}, "max": {"image_score": "max"}},
@@ -41,6 +43,7 @@ DEFAULTS = {
     "image_score": "mean",
     "levels": "shallow",
     "lr_schedule": False,
+    "untrained": False,
 }
 
 

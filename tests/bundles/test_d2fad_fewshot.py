@@ -16,8 +16,9 @@ from monai.metrics import compute_roc_auc
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from monai_d2fad.bundle_runs import BUNDLE_CONFIGS
+from monai_d2fad.checkpoint import load_checkpoint
 from monai_d2fad.data import make_synthetic_tasks
-from monai_d2fad.protocol.training import training_scalars
+from monai_d2fad.protocol.training import initial_network, training_scalars
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 CONFIGS = BUNDLE_CONFIGS  # the package data; bundles/ of the checkout links to it
@@ -164,6 +165,22 @@ def test_train_resume_evaluate_infer(tmp_path, tasks_dir):
         assert torch.allclose(exported(x), wf.network_def(x), atol=1e-5)
 
 
+def test_validation_before_training_makes_the_initial_network_a_candidate(tmp_path, tasks_dir):
+    out = str(tmp_path / "out")
+    settings = dict(output_dir=out, dataset_dir=tasks_dir, epochs=1, **SMALL)
+    wf = _workflow(TRAIN, **settings)
+    wf.run()
+    val = dict(training_scalars(out, ("val_auroc",))["val_auroc"])
+    assert sorted(val) == [0, 1]  # validated as initialised, then after the epoch
+    models = os.path.join(out, "models")
+    kept = load_checkpoint(os.path.join(models, "model.pt")).student.state_dict()
+    initial = initial_network({**settings, "teacher": "efficientnet_lite0", "seed": 0})  # demo.json's
+    final = load_checkpoint(os.path.join(models, "model_final.pt")).student.state_dict()
+    expected = initial.student.state_dict() if val[1] <= val[0] else final  # a later epoch must beat the start
+    assert all(torch.equal(kept[k], expected[k]) for k in kept)
+    assert not all(torch.equal(final[k], initial.student.state_dict()[k]) for k in final)  # training moved it
+
+
 def test_lr_schedule_and_early_stopping_options(tmp_path, tasks_dir):
     wf = _workflow(
         TRAIN,
@@ -215,8 +232,9 @@ def test_multi_gpu_config_runs_ddp_with_two_cpu_processes(tmp_path, tasks_dir):
     assert {"checkpoint_epoch=1.pt", "model.pt", "model_final.pt"} <= set(os.listdir(os.path.join(out, "models")))
     assert os.path.isfile(os.path.join(out, "test_results.json"))
     assert len(os.listdir(os.path.join(out, "tensorboard"))) == 1  # rank 0 alone logs
-    # per-task validation metrics of the sharded validation reach TensorBoard
-    assert len(training_scalars(out, ("val_auroc/synthetic_checker",))["val_auroc/synthetic_checker"]) == 1
+    # per-task validation metrics of the sharded validation reach TensorBoard: before training and after epoch 1
+    logged = training_scalars(out, ("val_auroc/synthetic_checker",))["val_auroc/synthetic_checker"]
+    assert [step for step, _ in logged] == [0, 1]
 
 
 def test_inference_keeps_an_existing_scores_file(tmp_path, checkpoint_file, references):

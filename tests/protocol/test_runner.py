@@ -8,7 +8,9 @@ import pickle
 import shutil
 
 import pytest
+import torch
 
+from monai_d2fad.checkpoint import load_checkpoint
 from monai_d2fad.data import make_synthetic_tasks
 from monai_d2fad.data.tasks import discover_tasks
 from monai_d2fad.protocol import COLUMNS, ProtocolConfig, ResultsFile, run_protocol
@@ -16,6 +18,7 @@ from monai_d2fad.protocol.__main__ import main
 from monai_d2fad.protocol.cells import score_file
 from monai_d2fad.protocol.report import write_report
 from monai_d2fad.protocol.selection import GLOBAL_WEIGHTS
+from monai_d2fad.protocol.training import initial_network
 
 FAST = [
     "--shots", "2", "--seeds", "2", "--epochs", "1", "--teacher", "efficientnet_lite0",
@@ -274,3 +277,20 @@ def test_full_shot_rows_stay_out_of_the_auroc_by_k_figure(tmp_path, monkeypatch)
     rows = [row | {"shots": 2, "setting": "few-shot"}, row | {"shots": 0, "setting": "full-shot"}]
     figures.make_figures(config, {}, ["DCAM"], rows)
     assert set(seen) == {("DCAM", "t", 2)}
+
+
+def test_untrained_ablation_scores_the_network_as_its_training_starts(synthetic_dir, tmp_path):
+    out = str(tmp_path / "run")
+    config = _config(synthetic_dir, out, methods=["d2fad"], ablations=["untrained"])
+    run_protocol(config)
+    rows = {r["method"]: r for r in _rows(out)}
+    assert set(rows) == {"D2FAD", "D2FAD[untrained=True]"}
+    assert rows["D2FAD[untrained=True]"]["train_shots"] == "untrained"
+    assert os.listdir(os.path.join(out, "models")) == ["default"]  # nothing trained for it
+    models = os.path.join(out, "models", "default", "synthetic_rings", "train_2-shot", "models")
+    trained = load_checkpoint(os.path.join(models, "model_final.pt"))  # the last epoch (model.pt may be the start)
+    overrides = {"dataset_dir": synthetic_dir, "teacher": "efficientnet_lite0", "seed": 111}
+    first, again = initial_network(overrides), initial_network(overrides)
+    name, weight = next(iter(first.student.state_dict().items()))
+    assert torch.equal(weight, again.student.state_dict()[name])  # seeded as the training run is
+    assert not torch.equal(weight, trained.student.state_dict()[name])
