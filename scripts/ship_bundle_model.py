@@ -1,7 +1,7 @@
 """Put a trained D²4FAD into the bundle as ``models/model.pt`` and measure it with the bundle's own ``evaluating``.
 
     python scripts/ship_bundle_model.py --checkpoint runs/shipped_lite0/models/model.pt \\
-        --data_dir ../shared/data/medfsad --support_dir runs/medfsad_v3/support_lists \\
+        --data_dir ../shared/data/medfsad --support_dir runs/medfsad_v7/support_lists \\
         --output docs/results/shipped_model.json
 
 The model (trained on the normals of every task with ``configs/bundle/shipped_lite0.json``) is written with the
