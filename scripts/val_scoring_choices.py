@@ -47,6 +47,13 @@ def nearest_distances(query: list[torch.Tensor], support: list[torch.Tensor]) ->
     return out
 
 
+def reference_draws(task) -> list[list[str]]:
+    """``DRAWS`` lists of K normal references from the task's ``train/good``, the same on every call."""
+    normal = [i["image"] for i in task.normal("train")]
+    rng = np.random.default_rng([7, len(task.name)])
+    return [[normal[j] for j in rng.choice(len(normal), K, replace=False)] for _ in range(DRAWS)]
+
+
 def score_task(detector: D2FADDetector, task, draws: list[list[str]]) -> dict[str, list[float]]:
     items = task.items("val")
     images = read_images([i["image"] for i in items], task.modality, SIZE)
@@ -90,10 +97,7 @@ def main() -> None:
     for name, task in sorted(discover_tasks(args.data_dir).items()):
         checkpoint = os.path.join(args.models, name, "train_4-shot", "models", "model.pt")
         detector = D2FADDetector(load_checkpoint(checkpoint))
-        normal = [i["image"] for i in task.normal("train")]
-        rng = np.random.default_rng([7, len(name)])
-        draws = [[normal[j] for j in rng.choice(len(normal), K, replace=False)] for _ in range(DRAWS)]
-        results[name] = score_task(detector, task, draws)
+        results[name] = score_task(detector, task, reference_draws(task))
         print(name, {k: round(float(np.mean(v)), 1) for k, v in results[name].items()}, flush=True)
     variants = next(iter(results.values()))
     means = {k: round(float(np.mean([np.mean(r[k]) for r in results.values()])), 1) for k in variants}

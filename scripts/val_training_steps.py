@@ -20,15 +20,16 @@ import time
 
 import numpy as np
 import torch
+from val_scoring_choices import SIZE, K, reference_draws
 
 from monai_d2fad.data import EpisodeDataset, TeacherFeatureCache, discover_tasks
 from monai_d2fad.data.images import read_images
 from monai_d2fad.losses import DualDistillationLoss
-from monai_d2fad.methods.d2fad import D2FADDetector, D2FADFeatures, D2FADReferences
+from monai_d2fad.methods.d2fad import D2FADDetector, D2FADFeatures
 from monai_d2fad.metrics import anomaly_metrics
 from monai_d2fad.networks.d2fad import D2FAD
 
-K, DRAWS, SIZE, BATCH = 4, 3, 128, 16
+BATCH = 16
 
 
 def student_features(model: D2FAD, teacher: list[torch.Tensor]) -> D2FADFeatures:
@@ -44,12 +45,11 @@ class HeldOutVal:
         items = task.items("val")
         self.labels = [i["label"] for i in items]
         images = read_images([i["image"] for i in items], task.modality, SIZE)
-        normal = [i["image"] for i in task.normal("train")]
-        rng = np.random.default_rng([7, len(task.name)])
-        draws = [[normal[j] for j in rng.choice(len(normal), K, replace=False)] for _ in range(DRAWS)]
         with torch.no_grad():
             self.queries = [model.teacher(images[i : i + 64]) for i in range(0, len(images), 64)]
-            self.references = [model.teacher(read_images(paths, task.modality, SIZE)) for paths in draws]
+            self.references = [
+                model.teacher(read_images(paths, task.modality, SIZE)) for paths in reference_draws(task)
+            ]
 
     @torch.no_grad()
     def auroc(self, model: D2FAD) -> float:
@@ -58,13 +58,10 @@ class HeldOutVal:
         queries = [student_features(model, q) for q in self.queries]
         found = []
         for teacher in self.references:
-            ref = student_features(model, teacher)
-            features = [f.unsqueeze(0) for f in ref.student]
-            refs = D2FADReferences(features, [model.l2w.keys(i, f) for i, f in enumerate(features)])
+            refs = detector.references_of(student_features(model, teacher))
             scores = torch.cat([detector.detect(q, refs, (SIZE, SIZE)).scores for q in queries])
             found.append(100 * anomaly_metrics(scores, self.labels)["auroc"])
-        model.train()
-        model.teacher.eval()
+        model.train()  # the detector put it in eval mode; the frozen teacher stays there
         return float(np.mean(found))
 
 

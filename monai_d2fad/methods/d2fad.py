@@ -67,9 +67,12 @@ class D2FADDetector(TaskDetector[D2FADFeatures, D2FADReferences]):
         """Encode normal references ``[K, 3, H, W]`` (RGB in [0, 1]), teacher and student in one pass."""
         if support.dim() != 4 or support.shape[0] < 1:
             raise ValueError(f"support must be [K, 3, H, W] with K >= 1, got {tuple(support.shape)}")
-        teacher, student = self.encode(support)
-        features = [f.unsqueeze(0) for f in student]
-        return D2FADReferences(features, [self.model.l2w.keys(i, f) for i, f in enumerate(features)], teacher)
+        return self.references_of(self.encode(support))
+
+    def references_of(self, encoded: D2FADFeatures) -> D2FADReferences:
+        """References from already encoded normal images (``encode``'s output for K images)."""
+        features = [f.unsqueeze(0) for f in encoded.student]
+        return D2FADReferences(features, [self.model.l2w.keys(i, f) for i, f in enumerate(features)], encoded.teacher)
 
     def weights(self, encoded: D2FADFeatures, references: D2FADReferences) -> list[torch.Tensor]:
         """Learn-to-weight weights ``[B, K]`` of the references for each query, per scale."""

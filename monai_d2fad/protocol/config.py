@@ -209,7 +209,7 @@ def d2fad_variants(config: ProtocolConfig) -> dict[str, dict]:
         for overrides in ABLATIONS[ablation].values():
             variants.setdefault(variant_name(overrides, base), overrides)
     if config.checkpoint:
-        needs_training = [n for n, o in variants.items() if training_overrides(o, base) and not o.get("untrained")]
+        needs_training = [n for n, o in variants.items() if training_overrides(o, base)]
         if needs_training:
             raise ValueError(f"--checkpoint evaluates one trained model; {needs_training} need training of their own")
     return variants

@@ -84,15 +84,12 @@ def _model(
     """The D²4FAD to score for the variant ``overrides``: the given checkpoint, the bundle's network as its training
     starts (``untrained``) or a trained one (reused when trained before). Also its training time and, per test K,
     what it was trained with (the ``train_shots`` column)."""
-    base = {"teacher": config.teacher}
+    bundle = _bundle_overrides(config, run, train_k, {"teacher": config.teacher}, overrides)
     if overrides.get("untrained"):
-        bundle = _bundle_overrides(config, run, train_k, base, {})
         return initial_network(bundle, config.config_file), 0.0, dict.fromkeys(shots, "untrained")
     if config.checkpoint:
         return load_checkpoint(config.checkpoint), 0.0, dict.fromkeys(shots, "checkpoint")
-    checkpoint, seconds = train_with_bundle(
-        _bundle_overrides(config, run, train_k, base, overrides), config.config_file
-    )
+    checkpoint, seconds = train_with_bundle(bundle, config.config_file)
     return load_checkpoint(checkpoint), seconds, dict.fromkeys(shots, train_k)
 
 

@@ -66,5 +66,8 @@ def variant_name(overrides: dict, base: dict | None = None) -> str:
 
 
 def training_overrides(overrides: dict, base: dict | None = None) -> dict:
-    """The part of a variant that needs its own training run (evaluation-only keys left out)."""
+    """The part of a variant that needs its own training run (evaluation-only keys left out; nothing for the
+    ``untrained`` variant, which is scored as its training would start)."""
+    if overrides.get("untrained"):
+        return {}
     return {k: v for k, v in _changed(overrides, base or {}).items() if k not in EVALUATION_KEYS}
