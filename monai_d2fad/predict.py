@@ -17,14 +17,13 @@ import logging
 import math
 import os
 import time
-from contextlib import nullcontext
 
 import torch
 from tqdm import tqdm
 
 from monai_d2fad.data.images import ReadImaged, expand_slices
 from monai_d2fad.data.tasks import list_images
-from monai_d2fad.devices import default_device
+from monai_d2fad.devices import PRECISIONS, autocast, default_device
 from monai_d2fad.options import add_output_options, add_task_options, add_threshold_options, command_main
 from monai_d2fad.outputs import OutputLockedError, check_overwrite, staged_outputs
 from monai_d2fad.prediction_table import MAP_FORMATS, PredictionTable
@@ -36,7 +35,6 @@ __all__ = ["PredictionDataset", "add_arguments", "main", "predict", "run"]
 
 logger = logging.getLogger(__name__)
 OUTPUTS = ("predictions.csv", "summary.json", "heatmaps")
-PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 class PredictionDataset(torch.utils.data.Dataset):
@@ -91,11 +89,6 @@ def predict(
         if channels_last:
             detector.model.to(memory_format=torch.channels_last)  # conv weights; the 5-D support cache stays
         scorer = torch.compile(detector) if compile else detector
-        autocast = (
-            torch.autocast(device.type, dtype=PRECISIONS[precision])
-            if PRECISIONS[precision] is not None and device.type == "cuda"
-            else nullcontext()
-        )
         loader = torch.utils.data.DataLoader(
             PredictionDataset(items, package.modality, package.image_size),
             batch_size=batch_size,
@@ -112,7 +105,7 @@ def predict(
                 images = batch["image"].to(device)
                 if channels_last:
                     images = images.contiguous(memory_format=torch.channels_last)
-                with torch.inference_mode(), autocast:
+                with torch.inference_mode(), autocast(device, precision):
                     maps = scorer(images).float()
                 judged = package.judge(images, maps, overlays=maps_as == "png")
                 for i, (path, slice_index) in enumerate(zip(batch["path"], batch["slice"])):

@@ -2,6 +2,8 @@
 
 import json
 
+import pytest
+
 from monai_d2fad.training_benchmark import main
 
 
@@ -12,3 +14,8 @@ def test_benchmark_reports_both_runs(tmp_path):
     assert [r["cached"] for r in report["results"]] == [False, True]
     assert all(r["episodes_per_s"] > 0 and r["training_images"] == 24 for r in report["results"])
     assert json.loads(out.read_text())["speedup"] == report["speedup"]
+
+
+def test_reduced_precision_training_needs_cuda():
+    with pytest.raises(ValueError, match="fp16 on cpu"):
+        main(["--device", "cpu", "--precision", "fp16"])

@@ -27,6 +27,8 @@ ABLATIONS: dict[str, dict[str, dict]] = {
     "lr_schedule": {"constant": {"lr_schedule": False}, "cosine": {"lr_schedule": True}},  # the bundle's cosine decay
     # the network as its training starts, scored without training: what distillation adds on a task it never saw
     "untrained": {"trained": {}, "untrained": {"untrained": True}},
+    # the bundle's model selection on val: the network before training and every epoch, or the trained epochs only
+    "selection": {"start_and_epochs": {}, "epochs_only": {"val_at_start": False}},
     "teacher": {name: {"teacher": name} for name in sorted(TEACHERS)},  # Table 4
     "l2w": {name: {"l2w": name} for name in L2W_VARIANTS},  # Table 7
     "image_score": {"mean": {"image_score": "mean"}, "max": {"image_score": "max"}},
@@ -44,6 +46,7 @@ DEFAULTS = {
     "levels": "shallow",
     "lr_schedule": False,
     "untrained": False,
+    "val_at_start": True,
 }
 
 

@@ -294,3 +294,17 @@ def test_untrained_ablation_scores_the_network_as_its_training_starts(synthetic_
     name, weight = next(iter(first.student.state_dict().items()))
     assert torch.equal(weight, again.student.state_dict()[name])  # seeded as the training run is
     assert not torch.equal(weight, trained.student.state_dict()[name])
+
+
+def test_selection_ablation_trains_a_model_chosen_among_the_trained_epochs_only(synthetic_dir, tmp_path):
+    out = str(tmp_path / "run")
+    run_protocol(_config(synthetic_dir, out, methods=["d2fad"], ablations=["selection"], epochs=2))
+    assert {r["method"] for r in _rows(out)} == {"D2FAD", "D2FAD[val_at_start=False]"}
+    assert sorted(os.listdir(os.path.join(out, "models"))) == ["default", "val_at_start=False"]
+    run_dir = os.path.join(out, "models", "val_at_start=False", "synthetic_rings", "train_2-shot")
+    record = json.load(open(os.path.join(run_dir, "training.json")))
+    assert record["overrides"]["val_at_start"] is False
+    chosen = load_checkpoint(os.path.join(run_dir, "models", "model.pt"))
+    start = initial_network({"dataset_dir": synthetic_dir, "teacher": "efficientnet_lite0", "seed": 111})
+    name, weight = next(iter(start.student.state_dict().items()))
+    assert not torch.equal(weight, chosen.student.state_dict()[name])  # a trained epoch, never the starting network
