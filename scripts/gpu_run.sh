@@ -33,8 +33,9 @@ cat "$OUT/machine.txt"
 python3 - <<'EOF'
 import json
 from monai_d2fad.protocol.training import BUNDLE_TRAIN_CONFIG
+from monai_d2fad.protocol.variants import ABLATIONS
 config = json.load(open(BUNDLE_TRAIN_CONFIG))
-config["val_at_start"] = False
+config.update(ABLATIONS["selection"]["epochs_only"])
 json.dump(config, open("runs/gpu/train_epochs_only.json", "w"), indent=4)
 EOF
 
@@ -76,13 +77,15 @@ python3 - "$OUT/results_gpu.csv" <<'MERGE'
 # every process's rows in one results.csv; the epochs-only runs' D2FAD is the selection ablation's variant
 import csv, glob, sys
 from monai_d2fad.protocol import COLUMNS
+from monai_d2fad.protocol.variants import ABLATIONS, variant_name
+epochs_only = variant_name(ABLATIONS["selection"]["epochs_only"])
 with open(sys.argv[1], "w", newline="") as f:
     out = csv.DictWriter(f, COLUMNS)
     out.writeheader()
     for path in sorted(glob.glob("runs/gpu/*/results.csv")):
         for row in csv.DictReader(open(path, newline="")):
             if "/epochs_only_" in path and row["method"] == "D2FAD":
-                row["method"] = "D2FAD[val_at_start=False]"
+                row["method"] = epochs_only
             out.writerow(row)
 MERGE
 tail -n 5 $RUNS/*.log

@@ -5,7 +5,7 @@ this copy. Each image is read with its task's preset (intensity scaling, fundus 
 file under the same relative path (JPEG for JPEG sources, PNG otherwise), and each ``meta.json`` names the
 ``generic`` preset, which reads such a file back unchanged up to 8-bit rounding and JPEG coding.
 
-    python scripts/preprocess_tasks.py --data_dir ../shared/data/medfsad --output .device/medfsad128 --image_size 128
+    python scripts/preprocess_tasks.py --data_dir ../shared/data/medfsad --output runs/medfsad128 --image_size 128
 """
 
 from __future__ import annotations
