@@ -32,19 +32,28 @@ def _protocol(argv):
     )
 
 
-def test_the_results_run_config_is_the_documented_command():
-    documented = (
-        "--data_dir ../shared/data/medfsad --output runs/medfsad --shots 2 4 8 --seeds 5 --epochs 4 --train_shots 4 "
-        "--teacher efficientnet_lite0 --image_size 128 --methods d2fad,d2fad_global,patchcore,rd4ad,image_nn,dcam,"
-        "two_students,pdd --evaluation honest official --dcam_steps 100 --dcam_epochs 4 --two_students_steps 100 "
-        "--two_students_epochs 4 --pdd_steps 100 --pdd_epochs 4"
-    )  # docs/RESULTS.md, "Command and run time"
-    from_file = _protocol(["--config", os.path.join(CONFIGS, "protocol", "medfsad_lite0_cpu.json")])
-    assert from_file == _protocol(documented.split())
-    assert (
-        _protocol(["--config", os.path.join(CONFIGS, "protocol", "medfsad_lite0_cpu.json"), "--seeds", "2"])["seeds"]
-        == 2
-    )  # the command line overrides the file
+@pytest.mark.parametrize(
+    "name, documented",
+    [
+        (
+            "medfsad_lite0_cpu",  # docs/RESULTS.md, "Command and run time" (128 px)
+            "--data_dir ../shared/data/medfsad --output runs/medfsad --shots 2 4 8 --seeds 5 --epochs 4 "
+            "--train_shots 4 --teacher efficientnet_lite0 --image_size 128 --methods d2fad,d2fad_global,patchcore,"
+            "rd4ad,image_nn,dcam,two_students,pdd --evaluation honest official --dcam_steps 100 --dcam_epochs 4 "
+            "--two_students_steps 100 --two_students_epochs 4 --pdd_steps 100 --pdd_epochs 4",
+        ),
+        (
+            "medfsad_lite0_cpu_224",  # docs/RESULTS.md, "Headline: 224 px"
+            "--data_dir ../shared/data/medfsad --output runs/medfsad_224 --shots 2 4 8 --seeds 5 --epochs 2 "
+            "--train_shots 4 --teacher efficientnet_lite0 --image_size 224 "
+            "--methods d2fad patchcore rd4ad image_nn --evaluation honest official",
+        ),
+    ],
+)
+def test_the_results_run_configs_are_the_documented_commands(name, documented):
+    config = os.path.join(CONFIGS, "protocol", f"{name}.json")
+    assert _protocol(["--config", config]) == _protocol(documented.split())
+    assert _protocol(["--config", config, "--seeds", "2"])["seeds"] == 2  # the command line overrides the file
 
 
 @pytest.mark.parametrize(

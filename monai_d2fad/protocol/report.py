@@ -39,8 +39,10 @@ def write_report(config: ProtocolConfig, results: ResultsFile, tasks: dict[str, 
         f"Image AUROC (%), mean ± std over {config.seeds} reference draws; honest evaluation (per-image scores).\n",
     ]
     if "D2FAD" in present:
-        extension = f"{GLOBAL_METHOD} is this project's extension, not the paper's method"
-        parts.append(f"D²4FAD: {describe_training(config)}. {extension}.\n")
+        extension = (
+            f" {GLOBAL_METHOD} is this project's extension, not the paper's method." if GLOBAL_METHOD in present else ""
+        )
+        parts.append(f"D²4FAD: {describe_training(config)}.{extension}\n")
     for key, (method, multi) in STUDENT_METHODS.items():
         if method in present:
             trained = "full-shot and multi-class students" if multi else "full-shot students"

@@ -47,6 +47,7 @@ def test_cli_runs_every_method_and_writes_csv_report_and_figures(synthetic_dir, 
     assert weights["weight"] in GLOBAL_WEIGHTS and len(weights["val_auroc"]) == len(GLOBAL_WEIGHTS)
     report = open(os.path.join(out, "results.md")).read()
     assert "synthetic_cells 2-shot" in report and "PatchCore" in report
+    assert "D2FAD+global is this project's extension" in report
     figures = os.listdir(os.path.join(out, "figures"))
     for name in (
         "auroc_by_shots.png",
@@ -115,6 +116,7 @@ def test_checkpoint_is_evaluated_without_training(synthetic_dir, tmp_path, check
     assert [r["train_shots"] for r in _rows(out)] == ["checkpoint"]
     report = open(os.path.join(out, "results.md")).read()
     assert "the given checkpoint model.pt (not trained by this run)" in report and "epochs" not in report
+    assert "extension" not in report  # no D2FAD+global rows: the header does not describe them
 
 
 def test_ablation_trains_each_variant_and_reports_a_table(synthetic_dir, tmp_path):
