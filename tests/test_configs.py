@@ -46,7 +46,7 @@ def _protocol(argv):
             "medfsad_lite0_cpu_224",  # docs/RESULTS.md, "Headline: 224 px"
             "--data_dir ../shared/data/medfsad --output runs/medfsad_224 --shots 2 4 8 --seeds 5 --epochs 2 "
             "--train_shots 4 --teacher efficientnet_lite0 --image_size 224 "
-            "--methods d2fad patchcore rd4ad image_nn --evaluation honest official",
+            "--methods d2fad d2fad_global patchcore rd4ad image_nn --evaluation honest official",
         ),
     ],
 )
