@@ -25,7 +25,6 @@ import json
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from val_scoring_choices import reference_draws
 
 from monai_d2fad.checkpoint import load_checkpoint
@@ -33,7 +32,8 @@ from monai_d2fad.data import discover_tasks
 from monai_d2fad.data.images import read_images
 from monai_d2fad.methods.d2fad import D2FADDetector
 from monai_d2fad.metrics import anomaly_metrics
-from monai_d2fad.scoring import anomaly_map, support_distance
+from monai_d2fad.networks.learn_to_weight import LearnToWeight
+from monai_d2fad.scoring import anomaly_map, image_score, support_distance
 
 TEMPERATURES_AGGREGATES = [
     (10, "feature"),
@@ -49,20 +49,21 @@ MAPS = [("sum", 4), ("sum", 0), ("product", 4), ("sum", 8)]
 REDUCTIONS = ["mean", "max", "top0.1", "top0.01"]
 
 
-def weights(query: torch.Tensor, keys: torch.Tensor, temperature: float) -> torch.Tensor:
-    """Softmax over the references of the cosine of the flattened features times ``temperature`` (0: equal)."""
-    logits = (keys @ F.normalize(query.flatten(1), dim=-1).unsqueeze(-1)).squeeze(-1)
+def weights(
+    l2w: LearnToWeight, scale: int, query: torch.Tensor, keys: torch.Tensor, temperature: float
+) -> torch.Tensor:
+    """Softmax over the references of the model's learn-to-weight cosine times ``temperature`` (0: equal weights)."""
+    cosine = l2w.logits(scale, query, keys) / l2w.log_scale[scale].exp()  # the model's logits at temperature 1
     if temperature > 0:
-        return torch.softmax(logits * temperature, -1)
-    return torch.full_like(logits, 1 / logits.shape[-1])
+        return torch.softmax(cosine * temperature, -1)
+    return torch.full_like(cosine, 1 / cosine.shape[-1])
 
 
 def image_scores(maps: torch.Tensor, reduction: str) -> torch.Tensor:
+    """``scoring.image_score`` (``mean``, ``max``), or the mean of the map's top fraction (``top0.1``: 10 %)."""
+    if not reduction.startswith("top"):
+        return image_score(maps, reduction)
     flat = maps.flatten(1)
-    if reduction == "mean":
-        return flat.mean(1)
-    if reduction == "max":
-        return flat.amax(1)
     k = max(1, int(float(reduction[3:]) * flat.shape[1]))
     return flat.topk(k, 1).values.mean(1)
 
@@ -86,12 +87,11 @@ def main() -> None:
             encoded = [detector.encode(images[i : i + 32]) for i in range(0, len(images), 32)]
             for paths in reference_draws(task):
                 refs = detector.fit(read_images(paths, task.modality, size))
-                keys = [F.normalize(l2w.embed_support(i, f).flatten(2), dim=-1)[0] for i, f in enumerate(refs.features)]
                 for temperature, aggregate in TEMPERATURES_AGGREGATES:
                     scores: dict[tuple, list[torch.Tensor]] = {}
                     for enc in encoded:
                         distances = [
-                            support_distance(q, s, weights(l2w.embed_query(i, q), keys[i], temperature), aggregate)
+                            support_distance(q, s, weights(l2w, i, q, refs.keys[i], temperature), aggregate)
                             for i, (q, s) in enumerate(zip(enc.student, refs.features))
                         ]
                         for scales in SCALES:
