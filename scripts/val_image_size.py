@@ -1,13 +1,15 @@
 """Which input size D²4FAD scores best at, measured on ``val`` (never ``test``), against ImageNN at the same size.
 
-The network is the one the protocol's selection kept for every held-out task at 128 px: the bundle's D²4FAD as its
-training starts (``protocol.training.initial_network``, seeded as the bundle seeds it). It is fully convolutional,
-so it scores any multiple of 32. For each size and task, the task's ``val`` split is scored against 3 draws of K = 4
-references from its ``train/good`` (``val_scoring_choices.reference_draws``), by D²4FAD (the paper's map, its
-mean) and by the image-level nearest neighbour on the same teacher (``ImageNN``). Printed and written: val AUROC in
-%, per size, method and task, and the mean over the four tasks.
+The network is the one the protocol's selection kept for every held-out task: the bundle's D²4FAD (with the
+teacher given) as its training starts (``protocol.training.initial_network``, seeded as the bundle seeds it). It
+is fully convolutional, so it scores any multiple of 32. For each size and task, the task's ``val`` split is
+scored against 3 draws of K = 4 references from its ``train/good`` (``val_scoring_choices.reference_draws``), by
+D²4FAD (the paper's map, its mean) and by the image-level nearest neighbour on the same teacher (``ImageNN``).
+Printed and written: val AUROC in %, per size, method and task, and the mean over the four tasks.
 
-    python scripts/val_image_size.py --output docs/results/val_image_size.json   # 128 192 224 256
+    python scripts/val_image_size.py --output docs/results/val_image_size.json   # Lite0: 128 192 224 256
+    python scripts/val_image_size.py --teacher efficientnet_lite2 --sizes 224 256 \
+        --output docs/results/val_image_size_lite2.json   # the other offline teachers (and efficientnet_lite1)
 """
 
 from __future__ import annotations

@@ -48,6 +48,12 @@ def _protocol(argv):
             "--train_shots 4 --teacher efficientnet_lite0 --image_size 224 "
             "--methods d2fad d2fad_global patchcore rd4ad image_nn --evaluation honest official",
         ),
+        (
+            "medfsad_lite2_cpu_256",  # docs/RESULTS.md, "Headline: EfficientNet-Lite2 at 256 px"
+            "--data_dir ../shared/data/medfsad --output runs/medfsad_lite2_256 --shots 2 4 8 --seeds 5 --epochs 2 "
+            "--train_shots 4 --teacher efficientnet_lite2 --image_size 256 "
+            "--methods d2fad d2fad_global patchcore rd4ad image_nn --evaluation honest official",
+        ),
     ],
 )
 def test_the_results_run_configs_are_the_documented_commands(name, documented):
