@@ -19,7 +19,7 @@ import json
 
 import numpy as np
 import torch
-from val_scoring_choices import BATCH, reference_draws
+from val_scoring_choices import encoded_val, reference_draws
 
 from monai_d2fad.data import discover_tasks
 from monai_d2fad.data.images import read_images
@@ -32,11 +32,8 @@ from monai_d2fad.protocol.training import initial_network
 
 def val_auroc(detector: Detector, task, size: int) -> float:
     """Mean val AUROC (%) of ``detector`` on ``task`` at ``size`` over the reference draws."""
-    items = task.items("val")
-    images = read_images([i["image"] for i in items], task.modality, size)
-    labels = [i["label"] for i in items]
+    encoded, labels = encoded_val(detector, task, size)
     with torch.no_grad():
-        encoded = [detector.encode(images[i : i + BATCH]) for i in range(0, len(images), BATCH)]
         found = []
         for paths in reference_draws(task):
             refs = detector.fit(read_images(paths, task.modality, size))

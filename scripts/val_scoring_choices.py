@@ -28,6 +28,7 @@ import torch.nn.functional as F
 from monai_d2fad.checkpoint import load_checkpoint
 from monai_d2fad.data import discover_tasks
 from monai_d2fad.data.images import read_images
+from monai_d2fad.methods.base import Detector
 from monai_d2fad.methods.d2fad import D2FADDetector
 from monai_d2fad.metrics import anomaly_metrics
 from monai_d2fad.scoring import anomaly_map, image_score
@@ -54,11 +55,18 @@ def reference_draws(task) -> list[list[str]]:
     return [[normal[j] for j in rng.choice(len(normal), K, replace=False)] for _ in range(DRAWS)]
 
 
-def score_task(detector: D2FADDetector, task, draws: list[list[str]]) -> dict[str, list[float]]:
+def encoded_val(detector: Detector, task, size: int = SIZE, batch: int = BATCH) -> tuple[list, list[int]]:
+    """The task's ``val`` images read at ``size`` and encoded by ``detector`` in batches of ``batch``, and their
+    labels: what every draw of references is scored against."""
     items = task.items("val")
-    images = read_images([i["image"] for i in items], task.modality, SIZE)
-    labels = [i["label"] for i in items]
-    encoded = [detector.encode(images[i : i + BATCH]) for i in range(0, len(images), BATCH)]
+    images = read_images([i["image"] for i in items], task.modality, size)
+    with torch.no_grad():
+        encoded = [detector.encode(images[i : i + batch]) for i in range(0, len(images), batch)]
+    return encoded, [i["label"] for i in items]
+
+
+def score_task(detector: D2FADDetector, task, draws: list[list[str]]) -> dict[str, list[float]]:
+    encoded, labels = encoded_val(detector, task)
     names = ("paper", "nearest", "nearest_max", "teacher_student", "paper+teacher_student")
     found: dict[str, list[float]] = {name: [] for name in names}
     model = detector.model

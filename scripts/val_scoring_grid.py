@@ -25,7 +25,7 @@ import json
 
 import numpy as np
 import torch
-from val_scoring_choices import reference_draws
+from val_scoring_choices import encoded_val, reference_draws
 
 from monai_d2fad.checkpoint import load_checkpoint
 from monai_d2fad.data import discover_tasks
@@ -79,12 +79,9 @@ def main() -> None:
     detector = D2FADDetector(load_checkpoint(args.checkpoint))
     l2w = detector.model.l2w
     for name, task in sorted(discover_tasks(args.data_dir).items()):
-        items = task.items("val")
-        labels = [i["label"] for i in items]
-        images = read_images([i["image"] for i in items], task.modality, size)
+        encoded, labels = encoded_val(detector, task, size, batch=32)
         found: dict[str, list[float]] = {}
         with torch.no_grad():
-            encoded = [detector.encode(images[i : i + 32]) for i in range(0, len(images), 32)]
             for paths in reference_draws(task):
                 refs = detector.fit(read_images(paths, task.modality, size))
                 for temperature, aggregate in TEMPERATURES_AGGREGATES:

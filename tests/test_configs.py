@@ -43,7 +43,7 @@ def _protocol(argv):
             "--two_students_steps 100 --two_students_epochs 4 --pdd_steps 100 --pdd_epochs 4",
         ),
         (
-            "medfsad_lite0_cpu_224",  # docs/RESULTS.md, "Headline: 224 px"
+            "medfsad_lite0_cpu_224",  # docs/RESULTS.md, "Lite0 at 224 px (the previous headline)"
             "--data_dir ../shared/data/medfsad --output runs/medfsad_224 --shots 2 4 8 --seeds 5 --epochs 2 "
             "--train_shots 4 --teacher efficientnet_lite0 --image_size 224 "
             "--methods d2fad d2fad_global patchcore rd4ad image_nn --evaluation honest official",
