@@ -1,10 +1,10 @@
 """Put a trained D²4FAD into the bundle as ``models/model.pt`` and measure it with the bundle's own ``evaluating``.
 
-    python scripts/ship_bundle_model.py --checkpoint runs/shipped_lite0/models/model.pt \\
-        --data_dir ../shared/data/medfsad --support_dir runs/medfsad_v7/support_lists \\
-        --output docs/results/shipped_model.json
+    python scripts/ship_bundle_model.py --checkpoint runs/shipped_lite2/models/model.pt \\
+        --data_dir ../shared/data/medfsad --support_dir runs/medfsad_lite2_256/support_lists \\
+        --output docs/results/shipped_model.json --overwrite
 
-The model (trained on the normals of every task with ``configs/bundle/shipped_lite0.json``) is written with the
+The model (trained on the normals of every task with ``configs/bundle/shipped_lite2.json``) is written with the
 image size on its card, then every task's ``test`` split is scored against the protocol's saved reference lists
 (K = 2, 4, 8, 5 draws) through ``monai-d2fad evaluate``, reading every setting from the shipped checkpoint. The
 training curves (from the run's TensorBoard logs) go to the bundle's ``docs/training_curves.png``. These
@@ -26,7 +26,7 @@ import os
 import tempfile
 
 from monai_d2fad.bundle_runs import BUNDLE_CONFIGS, add_evaluate_arguments, evaluate
-from monai_d2fad.checkpoint import load_checkpoint, save_checkpoint
+from monai_d2fad.checkpoint import load_checkpoint, read_checkpoint, save_checkpoint, trained_image_size
 from monai_d2fad.data import discover_tasks
 from monai_d2fad.protocol.plots import training_curves
 from monai_d2fad.protocol.training import training_scalars
@@ -34,8 +34,12 @@ from monai_d2fad.protocol.training import training_scalars
 SHIPPED = os.path.join(os.path.dirname(BUNDLE_CONFIGS), "models", "model.pt")
 
 
-def ship(checkpoint: str, image_size: int, overwrite: bool) -> str:
-    """Write ``checkpoint`` as the bundle's model (with its image size) and its training curves; returns its path."""
+def ship(checkpoint: str, image_size: int | None, overwrite: bool) -> str:
+    """Write ``checkpoint`` as the bundle's model (with its image size; by default the one on its card) and its
+    training curves; returns its path."""
+    image_size = image_size or trained_image_size(read_checkpoint(checkpoint))
+    if image_size is None:
+        raise ValueError(f"{checkpoint} records no image size: pass --image_size")
     os.makedirs(os.path.dirname(SHIPPED), exist_ok=True)
     save_checkpoint(load_checkpoint(checkpoint), SHIPPED, overwrite, image_size=image_size)
     print(f"wrote {SHIPPED} ({os.path.getsize(SHIPPED) / 1e6:.1f} MB)")
@@ -51,7 +55,7 @@ def main() -> None:
     p.add_argument("--data_dir", default="../shared/data/medfsad")
     p.add_argument("--support_dir", required=True, help="the protocol's saved support lists")
     p.add_argument("--output", required=True, help="JSON file of the results")
-    p.add_argument("--image_size", type=int, default=128, help="the size the model was trained at")
+    p.add_argument("--image_size", type=int, default=None, help="the size it was trained at (default: its card's)")
     p.add_argument("--shots", type=int, nargs="+", default=[2, 4, 8])
     p.add_argument("--overwrite", action="store_true", help="replace the bundle's models/model.pt")
     p.add_argument("--evaluate_only", action="store_true", help="measure --checkpoint as it is; ship nothing")

@@ -77,10 +77,10 @@ def test_inference_and_training_properties(tmp_path):
 
 def test_shipped_model_records_its_settings():
     content = read_checkpoint(os.path.join(BUNDLE, "models", "model.pt"))
-    assert trained_image_size(content) == 128
-    assert content["d2fad"]["config"]["teacher"] == "efficientnet_lite0"
+    assert trained_image_size(content) == 256
+    assert content["d2fad"]["config"]["teacher"] == "efficientnet_lite2"
     shape = json.load(open(META))["network_data_format"]["inputs"]["image"]["spatial_shape"]
-    assert shape == [128, 128]
+    assert shape == [256, 256]
 
 
 def test_verify_net_in_out():
@@ -98,9 +98,9 @@ def test_torchscript_export_by_scripting(tmp_path):
         bundle_root=BUNDLE,
     )
     exported = torch.jit.load(filepath)
-    assert exported.image_size == 128 and exported.threshold > 0
-    maps = exported(torch.rand(2, 3, 128, 128))
-    assert maps.shape == (2, 1, 128, 128) and torch.isfinite(maps).all()
+    assert exported.image_size == 256 and exported.threshold > 0
+    maps = exported(torch.rand(2, 3, 256, 256))
+    assert maps.shape == (2, 1, 256, 256) and torch.isfinite(maps).all()
 
 
 def _run_inference(*args: str) -> subprocess.CompletedProcess:
