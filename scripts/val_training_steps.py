@@ -8,7 +8,10 @@ its epoch on the training tasks' own ``val`` splits; this shows what that select
 helps on a new task.
 
     python scripts/val_training_steps.py --output docs/results/val_training_steps/default.json
-    python scripts/val_training_steps.py --lr 1e-4 --output docs/results/val_training_steps/lr=1e-4.json
+    python scripts/val_training_steps.py --lr 1e-4 --steps 10 50 200 400 \\
+        --output docs/results/val_training_steps/lr=1e-4.json
+    python scripts/val_training_steps.py --augment --steps 10 50 200 400 \\
+        --output docs/results/val_training_steps/augment.json
 """
 
 from __future__ import annotations
@@ -69,9 +72,11 @@ def run_task(args: argparse.Namespace, tasks: dict, name: str) -> list[dict]:
     torch.manual_seed(args.seed)
     model = D2FAD(teacher="efficientnet_lite0")
     val = HeldOutVal(model, tasks[name])
-    cache = TeacherFeatureCache(model.teacher, args.cache_dir, progress=False)
+    cache = None if args.augment else TeacherFeatureCache(model.teacher, args.cache_dir, progress=False)
     train = [t for n, t in sorted(tasks.items()) if n != name]
-    episodes = EpisodeDataset(train, shots=K, seed=args.seed, image_size=SIZE, teacher_features=cache)
+    episodes = EpisodeDataset(
+        train, shots=K, seed=args.seed, image_size=SIZE, augment=args.augment, teacher_features=cache
+    )
     loader = torch.utils.data.DataLoader(episodes, batch_size=BATCH, shuffle=True)
     loss_fn = DualDistillationLoss(lam=args.lam, tsd=args.terms != "ssd", ssd=args.terms != "tsd")
     params = [p for p in model.parameters() if p.requires_grad]
@@ -105,13 +110,14 @@ def main() -> None:
     p.add_argument("--terms", choices=("both", "tsd", "ssd"), default="both", help="the loss terms trained")
     p.add_argument("--steps", type=int, nargs="+", default=[10, 25, 50, 100, 200, 400])
     p.add_argument("--seed", type=int, default=111)
+    p.add_argument("--augment", action="store_true", help="the bundle's mild augmentation (no cache: the teacher runs)")
     p.add_argument("--cache_dir", default="runs/feature_cache", help="teacher features of the training images")
     p.add_argument("--output", required=True)
     args = p.parse_args()
     args.steps = sorted(args.steps)
     tasks = discover_tasks(args.data_dir)
     found = {name: run_task(args, tasks, name) for name in args.tasks or sorted(tasks)}
-    settings = {k: getattr(args, k) for k in ("lr", "lam", "terms", "seed")}
+    settings = {k: getattr(args, k) for k in ("lr", "lam", "terms", "seed", "augment")}
     os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
     with open(args.output, "w", encoding="utf-8") as f:
         json.dump({"settings": settings, "held_out": found}, f, indent=2)
