@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import monai_d2fad
 from monai_d2fad.options import HelpFormatter, declare
 
-__all__ = ["COMMANDS", "main"]
+__all__ = ["COMMANDS", "console", "main"]
 
 # command: (module, its options function, its run function, one line of help)
 COMMANDS = {
@@ -62,3 +62,11 @@ def main(argv: Sequence[str] | None = None) -> object:
     args = _parser(command if command in COMMANDS else None, argv).parse_args(argv)
     module, _, run, _ = COMMANDS[args.command]
     return getattr(importlib.import_module(module), run)(args)
+
+
+def console() -> int | None:
+    """The ``monai-d2fad`` console script: ``main``, passing on an exit status a command returns (``deploy``).
+    Other return values (a written path, results) are for Python callers: given to the script's ``sys.exit``, they
+    would be printed and the command would exit with status 1 on success."""
+    status = main()
+    return status if isinstance(status, int) else None

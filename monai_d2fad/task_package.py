@@ -25,7 +25,7 @@ from monai_d2fad.checkpoint import Model, checkpoint_dict, model_from_checkpoint
 from monai_d2fad.data.images import read_images
 from monai_d2fad.data.support import support_paths
 from monai_d2fad.methods.base import TaskDetector
-from monai_d2fad.methods.d2fad import D2FADDetector, D2FADReferences
+from monai_d2fad.methods.d2fad import D2FADDetector, D2FADReferences, check_reference_count
 from monai_d2fad.methods.dcam import DCAMDetector
 from monai_d2fad.methods.pdd import PDDDetector
 from monai_d2fad.methods.two_students import TwoStudentsDetector
@@ -155,6 +155,8 @@ def build_task_package(
     only set the threshold) and its threshold (see ``choose_threshold``; None: none)."""
     files = [os.path.abspath(p) for p in support_files]
     detector = task_detector(model.to(device))
+    if isinstance(detector, D2FADDetector):
+        check_reference_count(len(files), f"the references in {os.path.commonpath(files) if files else '(none)'}")
     task = RegisteredTask(detector, modality, image_size, None, files)
     references = task.load_images(files)
     if isinstance(detector, D2FADDetector):

@@ -34,6 +34,19 @@ def test_register_then_predict(tmp_path, checkpoint_file, references):
     assert summary["scored"] == 3 and summary["image_size"] == 128 and summary["threshold"]["method"] == "loo"
 
 
+def test_the_console_script_exits_0_when_a_command_succeeds(tmp_path, checkpoint_file, references):
+    """The ``monai-d2fad`` script runs ``sys.exit(console())``: a command's return value (``register``'s path) must
+    not become exit status 1; a failing command still exits non-zero."""
+    package = str(tmp_path / "task.pt")
+    script = "import sys; from monai_d2fad.cli import console; sys.exit(console())"
+    argv = [sys.executable, "-c", script, "register", "--checkpoint", checkpoint_file, "--support", references]
+    done = subprocess.run([*argv, "--output", package], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert os.path.isfile(package) and package not in done.stderr
+    again = subprocess.run([*argv, "--output", package], capture_output=True, text=True, timeout=300)
+    assert again.returncode != 0 and "--overwrite" in again.stderr
+
+
 def test_train_and_evaluate_with_the_demo_overlay(tmp_path):
     out = str(tmp_path / "run")
     small = ["--set", "epochs=1", "image_size=32", "support_seeds=1", "batch_size=4"]

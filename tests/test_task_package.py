@@ -30,6 +30,24 @@ def test_given_threshold_and_no_overwrite(checkpoint_file, references, task_pack
         main(["--checkpoint", checkpoint_file, "--support", references, "--output", target])
 
 
+def test_a_whole_training_folder_as_references_is_refused_before_it_is_read(tmp_path, checkpoint_file):
+    """A folder of more than ``MAX_REFERENCES`` normals (meant for training) ends with a message naming it, not
+    with the process killed for memory after minutes of encoding."""
+    import numpy as np
+    from PIL import Image
+
+    from monai_d2fad.methods.d2fad import MAX_REFERENCES
+
+    folder = tmp_path / "train_good"
+    folder.mkdir()
+    for i in range(MAX_REFERENCES + 1):
+        Image.fromarray(np.full((8, 8, 3), i, dtype=np.uint8)).save(folder / f"normal_{i}.png")
+    args = ["--checkpoint", checkpoint_file, "--support", str(folder), "--output", str(tmp_path / "t.task.pt")]
+    with pytest.raises(SystemExit, match=f"{folder}: {MAX_REFERENCES + 1} images.*at most {MAX_REFERENCES}"):
+        main(args)
+    assert not os.path.exists(tmp_path / "t.task.pt")
+
+
 def test_not_a_package(checkpoint_file):
     with pytest.raises(ValueError, match="not a monai_d2fad task package"):
         load_task_package(checkpoint_file)

@@ -11,7 +11,19 @@ from monai_d2fad.methods.base import Detection, TaskDetector
 from monai_d2fad.networks.d2fad import D2FAD
 from monai_d2fad.scoring import global_discrepancy, image_score
 
-__all__ = ["D2FADDetector", "D2FADFeatures", "D2FADReferences"]
+__all__ = ["MAX_REFERENCES", "D2FADDetector", "D2FADFeatures", "D2FADReferences", "check_reference_count"]
+
+MAX_REFERENCES = 64  # every query is compared with every reference at once: memory grows with K
+
+
+def check_reference_count(count: int, source: str = "the normal references") -> None:
+    """Refuse more references than ``MAX_REFERENCES`` (e.g. a whole training folder) before any is read or encoded;
+    a thousand references at 256 px exhaust 24 GB of memory and the process dies without a message."""
+    if count > MAX_REFERENCES:
+        raise ValueError(
+            f"{source}: {count} images; D²4FAD compares every query with each reference, so it takes at most "
+            f"{MAX_REFERENCES} (the paper uses K = 2-8): give a folder or support list of a few normal images"
+        )
 
 
 class D2FADFeatures(NamedTuple):
@@ -67,6 +79,7 @@ class D2FADDetector(TaskDetector[D2FADFeatures, D2FADReferences]):
         """Encode normal references ``[K, 3, H, W]`` (RGB in [0, 1]), teacher and student in one pass."""
         if support.dim() != 4 or support.shape[0] < 1:
             raise ValueError(f"support must be [K, 3, H, W] with K >= 1, got {tuple(support.shape)}")
+        check_reference_count(support.shape[0])
         return self.references_of(self.encode(support))
 
     def references_of(self, encoded: D2FADFeatures) -> D2FADReferences:

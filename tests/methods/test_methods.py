@@ -71,6 +71,13 @@ def test_d2fad_detector_scores_kept_references_as_a_fitted_state(tiny_model, ima
     assert float(detection.weights.sum()) == pytest.approx(1.0, abs=1e-5)
 
 
+def test_d2fad_detector_refuses_more_references_than_it_can_compare(tiny_model):
+    from monai_d2fad.methods.d2fad import MAX_REFERENCES
+
+    with pytest.raises(ValueError, match=f"{MAX_REFERENCES + 1} images.*at most {MAX_REFERENCES}"):
+        D2FADDetector(tiny_model()).fit(torch.rand(MAX_REFERENCES + 1, 3, 8, 8))
+
+
 @pytest.mark.parametrize("levels", ["shallow", "deep"])
 def test_d2fad_detector_scores_at_the_image_size_whatever_the_levels(images, levels):
     from monai_d2fad.networks import D2FAD
