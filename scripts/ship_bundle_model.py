@@ -26,7 +26,7 @@ import os
 import tempfile
 
 from monai_d2fad.bundle_runs import BUNDLE_CONFIGS, add_evaluate_arguments, evaluate
-from monai_d2fad.checkpoint import load_checkpoint, read_checkpoint, save_checkpoint, trained_image_size
+from monai_d2fad.checkpoint import model_from_checkpoint, read_checkpoint, save_checkpoint, trained_image_size
 from monai_d2fad.data import discover_tasks
 from monai_d2fad.protocol.plots import training_curves
 from monai_d2fad.protocol.training import training_scalars
@@ -37,11 +37,12 @@ SHIPPED = os.path.join(os.path.dirname(BUNDLE_CONFIGS), "models", "model.pt")
 def ship(checkpoint: str, image_size: int | None, overwrite: bool) -> str:
     """Write ``checkpoint`` as the bundle's model (with its image size; by default the one on its card) and its
     training curves; returns its path."""
-    image_size = image_size or trained_image_size(read_checkpoint(checkpoint))
+    content = read_checkpoint(checkpoint)
+    image_size = image_size or trained_image_size(content)
     if image_size is None:
         raise ValueError(f"{checkpoint} records no image size: pass --image_size")
     os.makedirs(os.path.dirname(SHIPPED), exist_ok=True)
-    save_checkpoint(load_checkpoint(checkpoint), SHIPPED, overwrite, image_size=image_size)
+    save_checkpoint(model_from_checkpoint(content, source=checkpoint), SHIPPED, overwrite, image_size=image_size)
     print(f"wrote {SHIPPED} ({os.path.getsize(SHIPPED) / 1e6:.1f} MB)")
     run_dir = os.path.dirname(os.path.dirname(os.path.abspath(checkpoint)))  # <output_dir>/models/model.pt
     curves = os.path.join(os.path.dirname(BUNDLE_CONFIGS), "docs", "training_curves.png")
